@@ -1,0 +1,215 @@
+# Ember: build, run and test. `make help` lists the targets.
+#
+# Every target first runs `setup`, which installs what a fresh Debian or
+# Ubuntu machine lacks (it names each package before installing it) and the
+# pinned Rust toolchain, so `make run-bios` and `make test` work from a clone.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := iso
+MAKEFLAGS += --no-print-directory
+
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+TOOLCHAIN := $(shell sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+KERNEL_TARGET := x86_64-unknown-none
+OUT := target/ember
+KERNEL_ELF ?= target/$(KERNEL_TARGET)/release/kernel
+ISO ?= $(OUT)/ember.iso
+
+# Limine: the pinned binary release, looked up in LIMINE_DIR, then the
+# per-user cache, then a system install, else cloned into the cache.
+LIMINE_VERSION := 8.2.0
+LIMINE_BRANCH := v$(LIMINE_VERSION)-binary
+LIMINE_URL := https://github.com/limine-bootloader/limine.git
+LIMINE_CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ember/limine-v$(LIMINE_VERSION)
+LIMINE_SYSTEM_DIRS := /usr/share/limine /usr/local/share/limine
+LIMINE_FILES := limine-bios.sys limine-bios-cd.bin limine-uefi-cd.bin BOOTX64.EFI
+LIMINE_DIR_FILE := $(OUT)/limine-dir
+
+# QEMU. KVM only where it is real hardware virtualization: a /dev/kvm backed
+# by something other than kvm_intel/kvm_amd can be far slower than TCG.
+QEMU := qemu-system-x86_64
+MEMORY ?= 512M
+ACCEL ?= $(shell if [ -r /dev/kvm ] && [ -w /dev/kvm ] && grep -qE '^kvm_(intel|amd) ' /proc/modules 2>/dev/null; then echo kvm; else echo tcg; fi)
+HEADLESS ?= $(if $(DISPLAY)$(WAYLAND_DISPLAY),,1)
+QEMU_DISPLAY := $(if $(filter 1 yes true,$(HEADLESS)),-display none,)
+QEMU_RUN := $(QEMU) -m $(MEMORY) -accel $(ACCEL) -cdrom $(ISO) -boot d -serial mon:stdio $(QEMU_DISPLAY) $(QEMU_ARGS)
+
+# OVMF (UEFI firmware for QEMU): code and variable-store pairs as the
+# distributions ship them; set OVMF_CODE and OVMF_VARS to use others.
+OVMF_PAIRS := \
+	/usr/share/OVMF/OVMF_CODE_4M.fd:/usr/share/OVMF/OVMF_VARS_4M.fd \
+	/usr/share/OVMF/OVMF_CODE.fd:/usr/share/OVMF/OVMF_VARS.fd \
+	/usr/share/edk2/x64/OVMF_CODE.4m.fd:/usr/share/edk2/x64/OVMF_VARS.4m.fd \
+	/usr/share/edk2/ovmf/OVMF_CODE.fd:/usr/share/edk2/ovmf/OVMF_VARS.fd
+
+# Sets $code and $vars to an OVMF pair, or stops with how to get one.
+define find_ovmf
+code="$(OVMF_CODE)"; vars="$(OVMF_VARS)"; \
+if [ -z "$$code" ]; then \
+	for pair in $(OVMF_PAIRS); do \
+		if [ -f "$${pair%%:*}" ] && [ -f "$${pair##*:}" ]; then code="$${pair%%:*}"; vars="$${pair##*:}"; break; fi; \
+	done; \
+fi; \
+if [ -z "$$code" ] || [ ! -f "$$code" ] || [ ! -f "$$vars" ]; then \
+	echo "error: no OVMF firmware found (needed for UEFI boots)." >&2; \
+	echo "  Debian/Ubuntu: sudo apt-get install ovmf;  Fedora: sudo dnf install edk2-ovmf;  Arch: sudo pacman -S edk2-ovmf" >&2; \
+	echo "  or point OVMF_CODE= and OVMF_VARS= at the firmware files." >&2; \
+	exit 1; \
+fi
+endef
+
+.PHONY: help setup kernel limine iso image run-bios run-uefi debug test lint clean
+
+help:
+	@echo "Ember kernel: make targets"
+	@echo "  make / make iso   build the kernel and the hybrid BIOS+UEFI ISO ($(ISO))"
+	@echo "  make run-bios     boot the ISO in QEMU with SeaBIOS"
+	@echo "  make run-uefi     boot the ISO in QEMU with OVMF (UEFI)"
+	@echo "  make debug        boot (BIOS) paused with a GDB stub on :1234"
+	@echo "  make test         host unit tests + every test kernel on BIOS and UEFI"
+	@echo "  make lint         rustfmt check and clippy (kernel target and host)"
+	@echo "  make clean        remove build output (the Limine cache stays)"
+	@echo "Settings: HEADLESS=1  ACCEL=kvm|tcg  MEMORY=512M  QEMU_ARGS=...  LIMINE_DIR=...  OVMF_CODE=/OVMF_VARS="
+
+# Installs missing Debian/Ubuntu packages and the pinned Rust toolchain.
+setup:
+	@missing=""; \
+	command -v $(QEMU) >/dev/null || missing="$$missing qemu-system-x86"; \
+	command -v xorriso >/dev/null || missing="$$missing xorriso"; \
+	ovmf=""; for pair in $(OVMF_PAIRS); do [ -f "$${pair%%:*}" ] && ovmf=yes; done; \
+	[ -n "$$ovmf$(OVMF_CODE)" ] || missing="$$missing ovmf"; \
+	command -v cc >/dev/null || missing="$$missing gcc libc6-dev"; \
+	command -v git >/dev/null || missing="$$missing git"; \
+	command -v rustup >/dev/null || command -v curl >/dev/null || missing="$$missing curl ca-certificates"; \
+	if [ -n "$$missing" ]; then \
+		if ! command -v apt-get >/dev/null; then \
+			echo "error: missing packages:$$missing" >&2; \
+			echo "  This machine has no apt-get; install their equivalents (see README.md, Prerequisites)." >&2; \
+			exit 1; \
+		fi; \
+		sudo=""; if [ "$$(id -u)" != 0 ]; then sudo=sudo; fi; \
+		echo "setup: installing missing packages:$$missing (apt-get$${sudo:+ via sudo})"; \
+		$$sudo apt-get update -qq; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@if ! command -v rustup >/dev/null; then \
+		echo "setup: installing rustup (the Rust toolchain installer) into ~/.cargo"; \
+		curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
+			| sh -s -- -y --quiet --profile minimal --default-toolchain none --no-modify-path; \
+	fi
+	@stamp=target/.toolchain-$(TOOLCHAIN); \
+	if [ ! -f "$$stamp" ]; then \
+		echo "setup: installing Rust $(TOOLCHAIN) with the $(KERNEL_TARGET) target, clippy and rustfmt"; \
+		rustup toolchain install $(TOOLCHAIN) --profile minimal --no-self-update >/dev/null; \
+		rustup target add --toolchain $(TOOLCHAIN) $(KERNEL_TARGET) >/dev/null; \
+		rustup component add --toolchain $(TOOLCHAIN) clippy rustfmt >/dev/null; \
+		mkdir -p target && touch "$$stamp"; \
+	fi
+
+kernel: setup
+	cargo build --release -p kernel --target $(KERNEL_TARGET)
+
+# Finds (or fetches) Limine and records its directory in $(LIMINE_DIR_FILE).
+limine:
+	@mkdir -p $(OUT); \
+	usable() { \
+		for f in $(LIMINE_FILES); do [ -f "$$1/$$f" ] || return 1; done; \
+		grep -aq "Limine $(LIMINE_VERSION)" "$$1/limine-bios.sys"; \
+	}; \
+	dir=""; \
+	if [ -n "$(LIMINE_DIR)" ]; then \
+		usable "$(LIMINE_DIR)" || { \
+			echo "error: LIMINE_DIR=$(LIMINE_DIR) does not hold the Limine $(LIMINE_VERSION) binary release" >&2; \
+			echo "  (it needs $(LIMINE_FILES), from Limine $(LIMINE_VERSION))" >&2; exit 1; }; \
+		dir="$(LIMINE_DIR)"; \
+	elif usable "$(LIMINE_CACHE)"; then \
+		dir="$(LIMINE_CACHE)"; \
+	else \
+		for d in $(LIMINE_SYSTEM_DIRS); do \
+			if usable "$$d"; then dir="$$d"; break; fi; \
+			[ -d "$$d" ] && echo "note: $$d is not Limine $(LIMINE_VERSION); not using it"; \
+		done; \
+	fi; \
+	if [ -z "$$dir" ]; then \
+		echo "limine: fetching the Limine $(LIMINE_VERSION) binary release into $(LIMINE_CACHE)"; \
+		rm -rf "$(LIMINE_CACHE).part"; \
+		if git clone --quiet --depth 1 --branch $(LIMINE_BRANCH) $(LIMINE_URL) "$(LIMINE_CACHE).part" \
+			&& usable "$(LIMINE_CACHE).part"; then \
+			rm -rf "$(LIMINE_CACHE)"; mv "$(LIMINE_CACHE).part" "$(LIMINE_CACHE)"; dir="$(LIMINE_CACHE)"; \
+		else \
+			rm -rf "$(LIMINE_CACHE).part"; \
+			echo "error: Limine $(LIMINE_VERSION) is not installed and could not be downloaded." >&2; \
+			echo "  Get the binary release on a machine with network access:" >&2; \
+			echo "    git clone --depth 1 --branch $(LIMINE_BRANCH) $(LIMINE_URL) limine-$(LIMINE_VERSION)" >&2; \
+			echo "  then copy it to $(LIMINE_CACHE), or run make with LIMINE_DIR=/path/to/limine-$(LIMINE_VERSION)" >&2; \
+			exit 1; \
+		fi; \
+	fi; \
+	echo "$$dir" > $(LIMINE_DIR_FILE)
+
+iso: kernel
+	@$(MAKE) image
+
+# Assembles $(ISO) from $(KERNEL_ELF): a hybrid image that boots as a CD on
+# BIOS (El Torito) and UEFI, and, after `limine bios-install`, as a disk.
+image: limine
+	@dir="$$(cat $(LIMINE_DIR_FILE))"; \
+	root="$(ISO).root"; \
+	rm -rf "$$root"; mkdir -p "$$root/boot/limine" "$$root/EFI/BOOT"; \
+	cp $(KERNEL_ELF) "$$root/boot/kernel"; \
+	cp limine.conf "$$root/boot/limine/"; \
+	cp "$$dir/limine-bios.sys" "$$dir/limine-bios-cd.bin" "$$dir/limine-uefi-cd.bin" "$$root/boot/limine/"; \
+	cp "$$dir/BOOTX64.EFI" "$$root/EFI/BOOT/"; \
+	if [ -f "$$dir/BOOTIA32.EFI" ]; then cp "$$dir/BOOTIA32.EFI" "$$root/EFI/BOOT/"; fi; \
+	xorriso -as mkisofs -R -r -J -b boot/limine/limine-bios-cd.bin \
+		-no-emul-boot -boot-load-size 4 -boot-info-table -hfsplus -apm-block-size 2048 \
+		--efi-boot boot/limine/limine-uefi-cd.bin -efi-boot-part --efi-boot-image \
+		--protective-msdos-label "$$root" -o $(ISO) 2>"$$root.log" \
+		|| { cat "$$root.log" >&2; echo "error: xorriso could not build $(ISO)" >&2; exit 1; }; \
+	rm -rf "$$root" "$$root.log"; \
+	tool=""; \
+	for candidate in "$$dir/limine" "$$(command -v limine || true)"; do \
+		if [ -x "$$candidate" ] && "$$candidate" --version 2>/dev/null | grep -q "$(LIMINE_VERSION)"; then tool="$$candidate"; break; fi; \
+	done; \
+	if [ -n "$$tool" ]; then \
+		"$$tool" bios-install $(ISO) >/dev/null; \
+		echo "image: $(ISO) (BIOS and UEFI, CD and USB stick)"; \
+	else \
+		echo "image: $(ISO) (BIOS and UEFI as a CD, UEFI as a USB stick)"; \
+		echo "note: no Limine $(LIMINE_VERSION) host tool ('limine') on PATH, so the image is not"; \
+		echo "      made bootable from a USB stick or hard disk on BIOS machines."; \
+	fi
+
+run-bios: iso
+	@echo "QEMU (BIOS, $(ACCEL)): serial on this terminal; Ctrl-A X quits, Ctrl-A C toggles the monitor"
+	$(QEMU_RUN)
+
+run-uefi: iso
+	@$(find_ovmf); \
+	cp "$$vars" $(OUT)/ovmf-vars.fd; \
+	echo "QEMU (UEFI, $(ACCEL)): serial on this terminal; Ctrl-A X quits, Ctrl-A C toggles the monitor"; \
+	set -x; \
+	$(QEMU_RUN) -drive if=pflash,format=raw,unit=0,readonly=on,file="$$code" \
+		-drive if=pflash,format=raw,unit=1,file=$(OUT)/ovmf-vars.fd
+
+debug: iso
+	@echo "QEMU is paused with a GDB stub on localhost:1234. Attach with:"
+	@echo "  gdb $(KERNEL_ELF) -ex 'target remote localhost:1234'"
+	$(QEMU_RUN) -s -S
+
+test: iso
+	@$(find_ovmf); \
+	cargo run --release -q -p test-runner -- \
+		--iso $(ISO) --accel $(ACCEL) --ovmf-code "$$code" --ovmf-vars "$$vars" \
+		$(if $(FILTER),--filter "$(FILTER)")
+
+lint: setup
+	cargo fmt --all --check
+	cargo clippy -p kernel -p test-kernels --target $(KERNEL_TARGET) --all-targets -- -D warnings
+	cargo clippy -p kernel -p test-runner --all-targets -- -D warnings
+
+clean:
+	cargo clean
+	@echo "clean: the Limine cache ($(LIMINE_CACHE)) is kept"

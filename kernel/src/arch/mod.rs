@@ -1,0 +1,6 @@
+//! Architecture-specific code. Only x86_64 exists; the rest of the kernel
+//! reaches the CPU through this module.
+
+pub mod x86_64;
+
+pub use self::x86_64::{halt, idle};

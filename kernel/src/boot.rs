@@ -1,0 +1,415 @@
+//! The Limine boot protocol: the requests this kernel places in its image and
+//! the checked answers ([`BootInfo`]) that the rest of the kernel works from.
+//!
+//! Limine fills the requests in before jumping to `kmain`; nothing here is
+//! valid to read until then, and nothing outside this module reads them.
+
+use core::fmt;
+use limine::{
+    BaseRevision,
+    firmware_type::FirmwareType,
+    memory_map::{Entry, EntryType},
+    request::{
+        BootloaderInfoRequest, ExecutableCmdlineRequest, FirmwareTypeRequest, FramebufferRequest,
+        HhdmRequest, MemoryMapRequest, RequestsEndMarker, RequestsStartMarker, StackSizeRequest,
+    },
+};
+use spin::Once;
+
+/// The protocol revision the kernel is written against. The pinned Limine
+/// (8.2.0) implements revisions 0 to 2; under 2 the higher-half direct map
+/// covers at least the first 4 GiB of physical memory, which includes legacy
+/// VGA memory and most framebuffers.
+pub const BASE_REVISION: u64 = 2;
+
+/// The boot stack. Limine's default (64 KiB) is small for debug builds.
+pub const STACK_SIZE: u64 = 256 * 1024;
+
+#[used]
+#[unsafe(link_section = ".limine_requests_start")]
+static REQUESTS_START: RequestsStartMarker = RequestsStartMarker::new();
+
+#[used]
+#[unsafe(link_section = ".limine_requests")]
+static REVISION: BaseRevision = BaseRevision::with_revision(BASE_REVISION);
+
+#[used]
+#[unsafe(link_section = ".limine_requests")]
+static BOOTLOADER_INFO: BootloaderInfoRequest = BootloaderInfoRequest::new();
+
+#[used]
+#[unsafe(link_section = ".limine_requests")]
+static FIRMWARE_TYPE: FirmwareTypeRequest = FirmwareTypeRequest::new();
+
+#[used]
+#[unsafe(link_section = ".limine_requests")]
+static STACK: StackSizeRequest = StackSizeRequest::new().with_size(STACK_SIZE);
+
+#[used]
+#[unsafe(link_section = ".limine_requests")]
+static HHDM: HhdmRequest = HhdmRequest::new();
+
+#[used]
+#[unsafe(link_section = ".limine_requests")]
+static MEMORY_MAP: MemoryMapRequest = MemoryMapRequest::new();
+
+#[used]
+#[unsafe(link_section = ".limine_requests")]
+static FRAMEBUFFER: FramebufferRequest = FramebufferRequest::new();
+
+#[used]
+#[unsafe(link_section = ".limine_requests")]
+static CMDLINE: ExecutableCmdlineRequest = ExecutableCmdlineRequest::new();
+
+#[used]
+#[unsafe(link_section = ".limine_requests_end")]
+static REQUESTS_END: RequestsEndMarker = RequestsEndMarker::new();
+
+/// What the bootloader handed over, checked for what the kernel cannot boot
+/// without.
+#[derive(Clone, Copy)]
+pub struct BootInfo {
+    /// Bootloader name and version, as Limine reports them.
+    pub bootloader: Option<(&'static str, &'static str)>,
+    pub firmware: Firmware,
+    /// Virtual address of physical address 0 in the higher-half direct map.
+    pub hhdm_offset: u64,
+    pub memory_map: &'static [&'static Entry],
+    /// The first framebuffer, if the firmware set up a linear one.
+    pub framebuffer: Option<Framebuffer>,
+    /// The `cmdline:` of the `limine.conf` entry that booted the kernel.
+    pub cmdline: &'static str,
+}
+
+/// The firmware that started the machine (and Limine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Firmware {
+    Bios,
+    Uefi32,
+    Uefi64,
+    /// Limine did not say, or said something this kernel does not know.
+    Unknown,
+}
+
+/// A linear framebuffer as Limine set it up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Framebuffer {
+    /// Virtual address (inside the HHDM) of the top-left pixel.
+    pub address: usize,
+    pub width: u32,
+    pub height: u32,
+    /// Bytes from one row to the next; may exceed `width * bpp / 8`.
+    pub pitch: u32,
+    pub bpp: u16,
+    pub red: ColorMask,
+    pub green: ColorMask,
+    pub blue: ColorMask,
+}
+
+/// Where one colour channel sits in a pixel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColorMask {
+    pub size: u8,
+    pub shift: u8,
+}
+
+/// Why the kernel cannot continue with what the bootloader handed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootError {
+    /// The bootloader does not implement the protocol revision the kernel
+    /// needs (or is not Limine at all).
+    UnsupportedRevision,
+    NoHhdm,
+    NoMemoryMap,
+    EmptyMemoryMap,
+}
+
+impl fmt::Display for BootError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Self::UnsupportedRevision => write!(
+                f,
+                "the bootloader does not support Limine protocol base revision {BASE_REVISION}; \
+                 boot this kernel with Limine 8.x (the project pins 8.2.0)"
+            ),
+            Self::NoHhdm => f.write_str(
+                "the bootloader gave no higher-half direct map (HHDM response missing); \
+                 the kernel cannot reach physical memory",
+            ),
+            Self::NoMemoryMap => f.write_str(
+                "the bootloader gave no memory map (memory map response missing); \
+                 the kernel cannot know which memory is free",
+            ),
+            Self::EmptyMemoryMap => f.write_str("the bootloader's memory map has no entries"),
+        }
+    }
+}
+
+/// Limine's raw answers, before any checking. Kept apart from the statics so
+/// the checks in [`BootInfo::from_answers`] run on the host.
+#[derive(Clone, Copy)]
+struct Answers {
+    revision_supported: bool,
+    bootloader: Option<(&'static str, &'static str)>,
+    firmware: Option<Firmware>,
+    hhdm_offset: Option<u64>,
+    memory_map: Option<&'static [&'static Entry]>,
+    framebuffer: Option<Framebuffer>,
+    cmdline: Option<&'static str>,
+}
+
+impl BootInfo {
+    fn from_answers(answers: Answers) -> Result<Self, BootError> {
+        if !answers.revision_supported {
+            return Err(BootError::UnsupportedRevision);
+        }
+        let hhdm_offset = answers.hhdm_offset.ok_or(BootError::NoHhdm)?;
+        let memory_map = answers.memory_map.ok_or(BootError::NoMemoryMap)?;
+        if memory_map.is_empty() {
+            return Err(BootError::EmptyMemoryMap);
+        }
+        Ok(Self {
+            bootloader: answers.bootloader,
+            firmware: answers.firmware.unwrap_or(Firmware::Unknown),
+            hhdm_offset,
+            memory_map,
+            framebuffer: answers.framebuffer,
+            cmdline: answers.cmdline.unwrap_or(""),
+        })
+    }
+
+    /// Bytes of memory the map marks usable right now.
+    pub fn usable_bytes(&self) -> u64 {
+        usable_bytes(self.memory_map)
+    }
+
+    /// Logs the boot banner: who booted us, on what, with what memory and
+    /// screen.
+    pub fn log_banner(&self) {
+        let (name, version) = self.bootloader.unwrap_or(("unknown bootloader", "?"));
+        log::info!(
+            "{name} {version}, protocol base revision {BASE_REVISION}, firmware: {}",
+            self.firmware
+        );
+        log::info!("HHDM offset: {:#x}", self.hhdm_offset);
+        log::info!(
+            "memory: {} MiB usable, {} memory map entries",
+            self.usable_bytes() / (1024 * 1024),
+            self.memory_map.len()
+        );
+        match &self.framebuffer {
+            Some(fb) => log::info!(
+                "framebuffer: {}x{}, pitch {}, {} bpp",
+                fb.width,
+                fb.height,
+                fb.pitch,
+                fb.bpp
+            ),
+            None => log::info!("framebuffer: none"),
+        }
+        if !self.cmdline.is_empty() {
+            log::info!("command line: {}", self.cmdline);
+        }
+    }
+}
+
+/// Limine's memory map entries have no `Debug`; show the map by its size.
+impl fmt::Debug for BootInfo {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.debug_struct("BootInfo")
+            .field("bootloader", &self.bootloader)
+            .field("firmware", &self.firmware)
+            .field("hhdm_offset", &format_args!("{:#x}", self.hhdm_offset))
+            .field("memory_map_entries", &self.memory_map.len())
+            .field("framebuffer", &self.framebuffer)
+            .field("cmdline", &self.cmdline)
+            .finish()
+    }
+}
+
+fn usable_bytes(entries: &[&Entry]) -> u64 {
+    entries
+        .iter()
+        .filter(|entry| entry.entry_type == EntryType::USABLE)
+        .map(|entry| entry.length)
+        .sum()
+}
+
+impl fmt::Display for Firmware {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Self::Bios => "BIOS",
+            Self::Uefi32 => "UEFI (32-bit)",
+            Self::Uefi64 => "UEFI",
+            Self::Unknown => "unknown",
+        })
+    }
+}
+
+static INFO: Once<BootInfo> = Once::new();
+
+/// Reads and checks Limine's answers. Panics with the reason when the kernel
+/// cannot continue (so bring up the serial console first).
+pub fn init() -> &'static BootInfo {
+    INFO.call_once(|| {
+        BootInfo::from_answers(read_answers()).unwrap_or_else(|error| panic!("{error}"))
+    })
+}
+
+/// The boot information; [`init`] must have run.
+pub fn info() -> &'static BootInfo {
+    INFO.get().expect("boot::info() called before boot::init()")
+}
+
+fn read_answers() -> Answers {
+    Answers {
+        revision_supported: REVISION.is_supported(),
+        bootloader: BOOTLOADER_INFO
+            .get_response()
+            .map(|r| (r.name(), r.version())),
+        firmware: FIRMWARE_TYPE
+            .get_response()
+            .map(|r| match r.firmware_type() {
+                FirmwareType::X86_BIOS => Firmware::Bios,
+                FirmwareType::UEFI_32 => Firmware::Uefi32,
+                FirmwareType::UEFI_64 => Firmware::Uefi64,
+                _ => Firmware::Unknown,
+            }),
+        hhdm_offset: HHDM.get_response().map(|r| r.offset()),
+        memory_map: MEMORY_MAP.get_response().map(|r| r.entries()),
+        framebuffer: FRAMEBUFFER
+            .get_response()
+            .and_then(|r| r.framebuffers().next())
+            .map(|fb| Framebuffer {
+                address: fb.addr() as usize,
+                width: fb.width() as u32,
+                height: fb.height() as u32,
+                pitch: fb.pitch() as u32,
+                bpp: fb.bpp(),
+                red: ColorMask {
+                    size: fb.red_mask_size(),
+                    shift: fb.red_mask_shift(),
+                },
+                green: ColorMask {
+                    size: fb.green_mask_size(),
+                    shift: fb.green_mask_shift(),
+                },
+                blue: ColorMask {
+                    size: fb.blue_mask_size(),
+                    shift: fb.blue_mask_shift(),
+                },
+            }),
+        cmdline: CMDLINE
+            .get_response()
+            .and_then(|r| r.cmdline().to_str().ok()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(base: u64, length: u64, entry_type: EntryType) -> &'static Entry {
+        Box::leak(Box::new(Entry {
+            base,
+            length,
+            entry_type,
+        }))
+    }
+
+    fn good_answers() -> Answers {
+        let map: &'static [&'static Entry] = Box::leak(Box::new([
+            entry(0, 0x9f000, EntryType::USABLE),
+            entry(0x9f000, 0x1000, EntryType::RESERVED),
+            entry(0x100000, 0x3ff00000, EntryType::USABLE),
+            entry(0x40000000, 0x100000, EntryType::BOOTLOADER_RECLAIMABLE),
+        ]));
+        Answers {
+            revision_supported: true,
+            bootloader: Some(("Limine", "8.2.0")),
+            firmware: Some(Firmware::Bios),
+            hhdm_offset: Some(0xffff_8000_0000_0000),
+            memory_map: Some(map),
+            framebuffer: None,
+            cmdline: None,
+        }
+    }
+
+    #[test]
+    fn complete_answers_are_accepted() {
+        let info = BootInfo::from_answers(good_answers()).unwrap();
+        assert_eq!(info.hhdm_offset, 0xffff_8000_0000_0000);
+        assert_eq!(info.memory_map.len(), 4);
+        assert_eq!(info.cmdline, "");
+    }
+
+    #[test]
+    fn unsupported_revision_is_refused_first() {
+        let answers = Answers {
+            revision_supported: false,
+            hhdm_offset: None,
+            ..good_answers()
+        };
+        assert_eq!(
+            BootInfo::from_answers(answers).unwrap_err(),
+            BootError::UnsupportedRevision
+        );
+    }
+
+    #[test]
+    fn missing_hhdm_or_memory_map_is_refused() {
+        let no_hhdm = Answers {
+            hhdm_offset: None,
+            ..good_answers()
+        };
+        assert_eq!(
+            BootInfo::from_answers(no_hhdm).unwrap_err(),
+            BootError::NoHhdm
+        );
+        let no_map = Answers {
+            memory_map: None,
+            ..good_answers()
+        };
+        assert_eq!(
+            BootInfo::from_answers(no_map).unwrap_err(),
+            BootError::NoMemoryMap
+        );
+        let empty_map = Answers {
+            memory_map: Some(&[]),
+            ..good_answers()
+        };
+        assert_eq!(
+            BootInfo::from_answers(empty_map).unwrap_err(),
+            BootError::EmptyMemoryMap
+        );
+    }
+
+    #[test]
+    fn missing_firmware_type_is_reported_unknown() {
+        let answers = Answers {
+            firmware: None,
+            ..good_answers()
+        };
+        assert_eq!(
+            BootInfo::from_answers(answers).unwrap().firmware,
+            Firmware::Unknown
+        );
+    }
+
+    #[test]
+    fn only_usable_regions_count_as_usable_memory() {
+        let info = BootInfo::from_answers(good_answers()).unwrap();
+        assert_eq!(info.usable_bytes(), 0x9f000 + 0x3ff00000);
+    }
+
+    #[test]
+    fn errors_name_the_missing_piece() {
+        assert!(
+            BootError::UnsupportedRevision
+                .to_string()
+                .contains("base revision 2")
+        );
+        assert!(BootError::NoHhdm.to_string().contains("HHDM"));
+        assert!(BootError::NoMemoryMap.to_string().contains("memory map"));
+    }
+}

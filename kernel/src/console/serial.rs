@@ -1,0 +1,44 @@
+//! COM1, the serial console: always on, the one output that works before (and
+//! without) any screen, and what the test runner reads.
+
+use core::fmt::{self, Write};
+use spin::Mutex;
+use uart_16550::{Config, Uart16550Tty, backend::PioBackend};
+use x86_64::instructions::interrupts;
+
+const COM1: u16 = 0x3f8;
+
+/// `None` until [`init`], and on machines without a UART at COM1.
+static PORT: Mutex<Option<Uart16550Tty<PioBackend>>> = Mutex::new(None);
+
+/// Initialises COM1 (115200 8N1). A machine without it keeps running silent.
+pub fn init() {
+    // SAFETY: 0x3f8 is the standard COM1 base; nothing else in the kernel
+    // drives these ports, and the port object is kept behind `PORT`'s lock.
+    let port = unsafe { Uart16550Tty::new_port(COM1, Config::default()) };
+    interrupts::without_interrupts(|| *PORT.lock() = port.ok());
+}
+
+/// Writes to COM1 with interrupts off, so that a handler printing on this CPU
+/// cannot spin on a lock that the code it interrupted is holding.
+pub fn write_fmt(args: fmt::Arguments) {
+    interrupts::without_interrupts(|| {
+        if let Some(port) = PORT.lock().as_mut() {
+            let _ = port.write_fmt(args);
+        }
+    });
+}
+
+/// Writes a panic report even if the panicking code held the port's lock.
+///
+/// # Safety
+/// Only for the panic path: the caller never returns to the code that may hold
+/// the lock, and no other CPU is running.
+pub unsafe fn write_fmt_in_panic(args: fmt::Arguments) {
+    interrupts::disable();
+    if PORT.is_locked() {
+        // SAFETY: per this function's contract the holder never runs again.
+        unsafe { PORT.force_unlock() };
+    }
+    write_fmt(args);
+}

@@ -1,0 +1,30 @@
+//! The kernel's answer to a panic: a report on every console, then a halt.
+
+use core::panic::PanicInfo;
+
+/// Reports a panic and stops the CPU. `main.rs`'s panic handler calls this.
+pub fn handle(info: &PanicInfo) -> ! {
+    report(info);
+    crate::arch::halt()
+}
+
+/// Prints `KERNEL PANIC at file:line: message` even when the panic struck
+/// while a console lock was held.
+pub fn report(info: &PanicInfo) {
+    let message = info.message();
+    // SAFETY: the panic path never returns to the interrupted code, and this
+    // kernel runs on one CPU.
+    unsafe {
+        match info.location() {
+            Some(at) => crate::console::serial::write_fmt_in_panic(format_args!(
+                "\nKERNEL PANIC at {}:{}: {}\n",
+                at.file(),
+                at.line(),
+                message
+            )),
+            None => crate::console::serial::write_fmt_in_panic(format_args!(
+                "\nKERNEL PANIC: {message}\n"
+            )),
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! `make test`: runs the host unit tests, builds every test kernel, boots each
+//! one (and the real kernel) in QEMU under BIOS and UEFI, prints one line per
+//! boot and ends with `N passed, N failed`.
+
+mod build;
+mod qemu;
+
+use qemu::{Boot, Expect, Firmware, Outcome};
+use std::{
+    collections::VecDeque,
+    env,
+    path::PathBuf,
+    process::ExitCode,
+    sync::{Arc, Mutex, mpsc},
+    thread,
+    time::Instant,
+};
+
+/// What the real kernel prints when it has finished booting.
+const IDLE_LINE: &str = "boot complete, entering the idle loop";
+
+struct Options {
+    iso: PathBuf,
+    qemu: qemu::Settings,
+    filter: Option<String>,
+    jobs: usize,
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args(env::args().skip(1)) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("test-runner: {message}");
+            eprintln!(
+                "usage: test-runner --iso ISO --ovmf-code FILE --ovmf-vars FILE \
+                 [--accel tcg|kvm] [--filter TEXT] [--jobs N]"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let mut tally = Tally::default();
+
+    let host = build::host_unit_tests();
+    tally.add_host(&host);
+
+    let mut boots = Vec::new();
+    match build::test_kernels() {
+        Ok(kernels) => {
+            for kernel in kernels {
+                match build::iso_for(&kernel) {
+                    Ok(iso) => boots.extend(Firmware::ALL.map(|firmware| Boot {
+                        name: kernel.name.clone(),
+                        iso: iso.clone(),
+                        firmware,
+                        expect: Expect::ExitSuccess,
+                    })),
+                    Err(log) => tally.fail(&format!("image  {}", kernel.name), &log),
+                }
+            }
+        }
+        Err(log) => tally.fail("build  test kernels", &log),
+    }
+    boots.extend(Firmware::ALL.map(|firmware| Boot {
+        name: "kernel_reaches_idle".into(),
+        iso: options.iso.clone(),
+        firmware,
+        expect: Expect::SerialLine(IDLE_LINE),
+    }));
+    if let Some(filter) = &options.filter {
+        boots.retain(|boot| boot.name.contains(filter.as_str()));
+    }
+
+    run_boots(boots, &options, &mut tally);
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    if tally.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Boots in parallel (QEMU under TCG keeps one core busy per boot) and prints
+/// each result as it arrives.
+fn run_boots(boots: Vec<Boot>, options: &Options, tally: &mut Tally) {
+    let count = boots.len();
+    let queue = Arc::new(Mutex::new(VecDeque::from(boots)));
+    let (results, received) = mpsc::channel();
+    thread::scope(|scope| {
+        for _ in 0..options.jobs.min(count.max(1)) {
+            let queue = Arc::clone(&queue);
+            let results = results.clone();
+            let settings = &options.qemu;
+            scope.spawn(move || {
+                while let Some(boot) = queue.lock().expect("queue lock").pop_front() {
+                    let outcome = qemu::run(&boot, settings);
+                    if results.send((boot, outcome)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(results);
+        for (boot, outcome) in received {
+            tally.add_boot(&boot, &outcome);
+        }
+    });
+}
+
+#[derive(Default)]
+struct Tally {
+    passed: usize,
+    failed: usize,
+}
+
+impl Tally {
+    fn add_host(&mut self, host: &build::HostTests) {
+        let status = if host.failed == 0 && host.ok {
+            "PASS"
+        } else {
+            "FAIL"
+        };
+        println!(
+            "{status}  host   unit tests             {:>3} passed, {} failed  {:>5.1}s",
+            host.passed, host.failed, host.seconds
+        );
+        self.passed += host.passed;
+        self.failed += host.failed;
+        if !host.ok {
+            if host.failed == 0 {
+                self.failed += 1;
+            }
+            print_tail(&host.log);
+        }
+    }
+
+    fn add_boot(&mut self, boot: &Boot, outcome: &Outcome) {
+        let status = if outcome.passed { "PASS" } else { "FAIL" };
+        println!(
+            "{status}  {:<5}  {:<28} {:>5.1}s  {}",
+            boot.firmware.name(),
+            boot.name,
+            outcome.seconds,
+            outcome.summary
+        );
+        if outcome.passed {
+            self.passed += 1;
+        } else {
+            self.failed += 1;
+            print_tail(&outcome.log);
+        }
+    }
+
+    fn fail(&mut self, what: &str, log: &str) {
+        println!("FAIL  {what}");
+        self.failed += 1;
+        print_tail(log);
+    }
+}
+
+/// The end of a failure's log, indented under its result line.
+fn print_tail(log: &str) {
+    const LINES: usize = 30;
+    let lines: Vec<&str> = log.lines().collect();
+    let start = lines.len().saturating_sub(LINES);
+    if start > 0 {
+        println!("      ... ({start} earlier lines)");
+    }
+    for line in &lines[start..] {
+        println!("      | {line}");
+    }
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+    let (mut iso, mut code, mut vars) = (None, None, None);
+    let mut accel = "tcg".to_string();
+    let mut filter = None;
+    let mut jobs = thread::available_parallelism().map_or(1, |n| n.get());
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--iso" => iso = Some(PathBuf::from(value()?)),
+            "--ovmf-code" => code = Some(PathBuf::from(value()?)),
+            "--ovmf-vars" => vars = Some(PathBuf::from(value()?)),
+            "--accel" => accel = value()?,
+            "--filter" => filter = Some(value()?).filter(|f| !f.is_empty()),
+            "--jobs" => {
+                jobs = value()?
+                    .parse()
+                    .map_err(|_| "--jobs takes a positive number")?;
+                jobs = jobs.max(1);
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(Options {
+        iso: iso.ok_or("--iso is required")?,
+        qemu: qemu::Settings {
+            accel,
+            ovmf_code: code.ok_or("--ovmf-code is required")?,
+            ovmf_vars: vars.ok_or("--ovmf-vars is required")?,
+        },
+        filter,
+        jobs,
+    })
+}
+
+/// Seconds since `start`, for the result lines.
+fn seconds_since(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64()
+}
