@@ -207,8 +207,10 @@ test: iso
 
 lint: setup
 	cargo fmt --all --check
-	cargo clippy -p kernel -p test-kernels --target $(KERNEL_TARGET) --all-targets -- -D warnings
-	cargo clippy -p kernel -p test-runner --all-targets -- -D warnings
+	cargo clippy -p kernel --target $(KERNEL_TARGET) -- -D warnings
+	cargo clippy -p test-kernels --target $(KERNEL_TARGET) --lib --tests -- -D warnings
+	cargo clippy -p kernel --lib --tests -- -D warnings
+	cargo clippy -p test-runner --all-targets -- -D warnings
 
 clean:
 	cargo clean

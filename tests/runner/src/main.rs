@@ -5,7 +5,7 @@
 mod build;
 mod qemu;
 
-use qemu::{Boot, Expect, Firmware, Outcome};
+use qemu::{Boot, Expect, Firmware, Medium, Outcome};
 use std::{
     collections::VecDeque,
     env,
@@ -52,6 +52,7 @@ fn main() -> ExitCode {
                         name: kernel.name.clone(),
                         iso: iso.clone(),
                         firmware,
+                        medium: Medium::Cd,
                         expect: Expect::ExitSuccess,
                     })),
                     Err(log) => tally.fail(&format!("image  {}", kernel.name), &log),
@@ -60,10 +61,21 @@ fn main() -> ExitCode {
         }
         Err(log) => tally.fail("build  test kernels", &log),
     }
-    boots.extend(Firmware::ALL.map(|firmware| Boot {
+    let mut product = vec![(Firmware::Bios, Medium::Cd), (Firmware::Uefi, Medium::Cd)];
+    product.push((Firmware::Uefi, Medium::UsbStick));
+    if qemu::bios_installed(&options.iso) {
+        product.push((Firmware::Bios, Medium::UsbStick));
+    } else {
+        println!(
+            "note: {} is not bios-installed, so BIOS boot from USB is not tested",
+            options.iso.display()
+        );
+    }
+    boots.extend(product.into_iter().map(|(firmware, medium)| Boot {
         name: "kernel_reaches_idle".into(),
         iso: options.iso.clone(),
         firmware,
+        medium,
         expect: Expect::SerialLine(IDLE_LINE),
     }));
     if let Some(filter) = &options.filter {
@@ -120,7 +132,7 @@ impl Tally {
             "FAIL"
         };
         println!(
-            "{status}  host   unit tests             {:>3} passed, {} failed  {:>5.1}s",
+            "{status}  host      unit tests              {:>3} passed, {} failed  {:>5.1}s",
             host.passed, host.failed, host.seconds
         );
         self.passed += host.passed;
@@ -136,8 +148,9 @@ impl Tally {
     fn add_boot(&mut self, boot: &Boot, outcome: &Outcome) {
         let status = if outcome.passed { "PASS" } else { "FAIL" };
         println!(
-            "{status}  {:<5}  {:<28} {:>5.1}s  {}",
+            "{status}  {:<4} {:<3}  {:<27} {:>5.1}s  {}",
             boot.firmware.name(),
+            boot.medium.name(),
             boot.name,
             outcome.seconds,
             outcome.summary

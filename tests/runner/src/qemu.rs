@@ -61,6 +61,23 @@ impl Firmware {
     }
 }
 
+/// How the image is attached: as a CD (El Torito) or as a USB stick, which is
+/// how the same image boots a real machine once written to one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Medium {
+    Cd,
+    UsbStick,
+}
+
+impl Medium {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cd => "cd",
+            Self::UsbStick => "usb",
+        }
+    }
+}
+
 /// What makes a boot a pass.
 pub enum Expect {
     /// The test kernel exits through isa-debug-exit with success.
@@ -73,6 +90,7 @@ pub struct Boot {
     pub name: String,
     pub iso: PathBuf,
     pub firmware: Firmware,
+    pub medium: Medium,
     pub expect: Expect,
 }
 
@@ -125,9 +143,7 @@ type Watched = (Result<String, String>, String, String);
 fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watched, String> {
     let mut command = Command::new("qemu-system-x86_64");
     command
-        .args(["-m", "256M", "-accel", &settings.accel, "-boot", "d"])
-        .arg("-cdrom")
-        .arg(&boot.iso)
+        .args(["-m", "256M", "-accel", &settings.accel])
         .args([
             "-display",
             "none",
@@ -138,6 +154,16 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
             "-no-reboot",
         ])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
+    match boot.medium {
+        Medium::Cd => command.args(["-boot", "d", "-cdrom"]).arg(&boot.iso),
+        Medium::UsbStick => command
+            .args(["-device", "qemu-xhci", "-device", "usb-storage,drive=stick"])
+            .arg("-drive")
+            .arg(format!(
+                "if=none,id=stick,format=raw,snapshot=on,file={}",
+                boot.iso.display()
+            )),
+    };
     if boot.firmware == Firmware::Uefi {
         fs::copy(&settings.ovmf_vars, vars)
             .map_err(|error| format!("copying {}: {error}", settings.ovmf_vars.display()))?;
@@ -189,6 +215,16 @@ fn judge_exit(status: ExitStatus, expect: &Expect) -> Result<String, String> {
         (Some(code), _) => Err(format!("QEMU exited with code {code}")),
         (None, _) => Err("QEMU was killed by a signal".into()),
     }
+}
+
+/// Whether `limine bios-install` has put Limine's boot sector (OEM name
+/// "LIMINE") into the image's MBR, without which BIOS cannot boot it as a disk.
+pub fn bios_installed(iso: &Path) -> bool {
+    let mut sector = [0u8; 11];
+    fs::File::open(iso)
+        .and_then(|mut file| file.read_exact(&mut sector))
+        .is_ok()
+        && &sector[3..9] == b"LIMINE"
 }
 
 fn stop(child: &mut Child) {
