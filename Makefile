@@ -16,6 +16,7 @@ KERNEL_TARGET := x86_64-unknown-none
 OUT := target/ember
 KERNEL_ELF ?= target/$(KERNEL_TARGET)/release/kernel
 ISO ?= $(OUT)/ember.iso
+LIMINE_CONF ?= limine.conf
 
 # Limine: the pinned binary release, looked up in LIMINE_DIR, then the
 # per-user cache, then a system install, else cloned into the cache.
@@ -152,14 +153,14 @@ limine:
 iso: kernel
 	@$(MAKE) image
 
-# Assembles $(ISO) from $(KERNEL_ELF): a hybrid image that boots as a CD on
+# Assembles $(ISO) from $(KERNEL_ELF) and $(LIMINE_CONF): a hybrid image that boots as a CD on
 # BIOS (El Torito) and UEFI, and, after `limine bios-install`, as a disk.
 image: limine
 	@dir="$$(cat $(LIMINE_DIR_FILE))"; \
 	root="$(ISO).root"; \
 	rm -rf "$$root"; mkdir -p "$$root/boot/limine" "$$root/EFI/BOOT"; \
 	cp $(KERNEL_ELF) "$$root/boot/kernel"; \
-	cp limine.conf "$$root/boot/limine/"; \
+	cp $(LIMINE_CONF) "$$root/boot/limine/limine.conf"; \
 	cp "$$dir/limine-bios.sys" "$$dir/limine-bios-cd.bin" "$$dir/limine-uefi-cd.bin" "$$root/boot/limine/"; \
 	cp "$$dir/BOOTX64.EFI" "$$root/EFI/BOOT/"; \
 	if [ -f "$$dir/BOOTIA32.EFI" ]; then cp "$$dir/BOOTIA32.EFI" "$$root/EFI/BOOT/"; fi; \

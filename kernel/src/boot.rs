@@ -10,7 +10,7 @@ use limine::{
     firmware_type::FirmwareType,
     memory_map::{Entry, EntryType},
     request::{
-        BootloaderInfoRequest, ExecutableCmdlineRequest, FirmwareTypeRequest, FramebufferRequest,
+        BootloaderInfoRequest, ExecutableFileRequest, FirmwareTypeRequest, FramebufferRequest,
         HhdmRequest, MemoryMapRequest, RequestsEndMarker, RequestsStartMarker, StackSizeRequest,
     },
 };
@@ -59,7 +59,7 @@ static FRAMEBUFFER: FramebufferRequest = FramebufferRequest::new();
 
 #[used]
 #[unsafe(link_section = ".limine_requests")]
-static CMDLINE: ExecutableCmdlineRequest = ExecutableCmdlineRequest::new();
+static EXECUTABLE_FILE: ExecutableFileRequest = ExecutableFileRequest::new();
 
 #[used]
 #[unsafe(link_section = ".limine_requests_end")]
@@ -178,6 +178,11 @@ impl BootInfo {
         })
     }
 
+    /// The value of `key=value` on the command line (the last one wins).
+    pub fn option(&self, key: &str) -> Option<&'static str> {
+        option(self.cmdline, key)
+    }
+
     /// Bytes of memory the map marks usable right now.
     pub fn usable_bytes(&self) -> u64 {
         usable_bytes(self.memory_map)
@@ -225,6 +230,13 @@ impl fmt::Debug for BootInfo {
             .field("cmdline", &self.cmdline)
             .finish()
     }
+}
+
+fn option<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
+    cmdline
+        .split_whitespace()
+        .rev()
+        .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
 }
 
 fn usable_bytes(entries: &[&Entry]) -> u64 {
@@ -299,9 +311,10 @@ fn read_answers() -> Answers {
                     shift: fb.blue_mask_shift(),
                 },
             }),
-        cmdline: CMDLINE
+        // Limine 8 passes the entry's `cmdline:` as the kernel file's string.
+        cmdline: EXECUTABLE_FILE
             .get_response()
-            .and_then(|r| r.cmdline().to_str().ok()),
+            .and_then(|r| r.file().string().to_str().ok()),
     }
 }
 
@@ -400,6 +413,21 @@ mod tests {
     fn only_usable_regions_count_as_usable_memory() {
         let info = BootInfo::from_answers(good_answers()).unwrap();
         assert_eq!(info.usable_bytes(), 0x9f000 + 0x3ff00000);
+    }
+
+    #[test]
+    fn command_line_options_are_key_value_words() {
+        assert_eq!(option("console=vga loglevel=debug", "console"), Some("vga"));
+        assert_eq!(
+            option("console=vga loglevel=debug", "loglevel"),
+            Some("debug")
+        );
+        assert_eq!(
+            option("consoles=x console=fb console=vga", "console"),
+            Some("vga")
+        );
+        assert_eq!(option("quiet", "quiet"), None);
+        assert_eq!(option("", "console"), None);
     }
 
     #[test]

@@ -10,4 +10,5 @@
 pub mod arch;
 pub mod boot;
 pub mod console;
+pub mod mem;
 pub mod panic;

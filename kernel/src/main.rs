@@ -6,12 +6,15 @@
 #![no_main]
 
 use core::panic::PanicInfo;
-use kernel::{arch, boot, console};
+use kernel::{arch, boot, console, mem};
 
 #[unsafe(no_mangle)]
 extern "C" fn kmain() -> ! {
     console::init();
-    boot::init().log_banner();
+    let boot = boot::init();
+    mem::early::init(boot);
+    console::init_screen(boot);
+    boot.log_banner();
     arch::idle()
 }
 

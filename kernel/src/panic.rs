@@ -8,23 +8,21 @@ pub fn handle(info: &PanicInfo) -> ! {
     crate::arch::halt()
 }
 
-/// Prints `KERNEL PANIC at file:line: message` even when the panic struck
-/// while a console lock was held.
+/// Prints `KERNEL PANIC at file:line: message` on serial and, in red, on the
+/// screen, even when the panic struck while a console lock was held.
 pub fn report(info: &PanicInfo) {
     let message = info.message();
     // SAFETY: the panic path never returns to the interrupted code, and this
     // kernel runs on one CPU.
     unsafe {
         match info.location() {
-            Some(at) => crate::console::serial::write_fmt_in_panic(format_args!(
+            Some(at) => crate::console::print_panic(format_args!(
                 "\nKERNEL PANIC at {}:{}: {}\n",
                 at.file(),
                 at.line(),
                 message
             )),
-            None => crate::console::serial::write_fmt_in_panic(format_args!(
-                "\nKERNEL PANIC: {message}\n"
-            )),
+            None => crate::console::print_panic(format_args!("\nKERNEL PANIC: {message}\n")),
         }
     }
 }

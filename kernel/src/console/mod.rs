@@ -1,10 +1,59 @@
-//! Where the kernel's text goes: the serial line (COM1) and, through the `log`
-//! facade, leveled records tagged with their module.
+//! Where the kernel's text goes: always the serial line (COM1), and one screen
+//! console: the framebuffer, the VGA text buffer, or none.
+//!
+//! `print!`/`println!` write to both. `log` records always go to serial and
+//! reach the screen from a level set with `loglevel=` on the command line
+//! (default info). The screen's text passes through an ANSI terminal, so
+//! colours and cursor movement work on every screen console alike.
 
+pub mod color;
+pub mod framebuffer;
+pub mod grid;
 pub mod logger;
 pub mod serial;
+pub mod terminal;
+pub mod vga_text;
 
-use core::fmt;
+use crate::arch::x86_64::vga;
+use crate::boot::{self, BootInfo, Firmware};
+use crate::mem::early;
+use core::fmt::{self, Write};
+use framebuffer::{PixelFormat, Renderer, Screen as FramebufferScreen};
+use grid::{Cell, Grid, Span};
+use spin::Mutex;
+use terminal::Terminal;
+use vga_text::VgaText;
+use x86_64::instructions::interrupts;
+
+/// The screen console: a terminal and the device showing it.
+struct Screen {
+    terminal: Terminal<'static>,
+    output: Output,
+}
+
+enum Output {
+    Framebuffer(Renderer<'static>),
+    VgaText(VgaText),
+}
+
+impl Screen {
+    fn update(&mut self) {
+        let grid = self.terminal.grid_mut();
+        match &mut self.output {
+            Output::Framebuffer(renderer) => renderer.update(grid),
+            Output::VgaText(vga) => vga.update(grid),
+        }
+    }
+}
+
+impl Write for Screen {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.terminal.write(s.as_bytes());
+        Ok(())
+    }
+}
+
+static SCREEN: Mutex<Option<Screen>> = Mutex::new(None);
 
 /// Brings up COM1 and routes `log` records to it. Call first thing at boot so
 /// that every later message, including a failed boot check, is seen.
@@ -13,9 +62,220 @@ pub fn init() {
     logger::init();
 }
 
+/// The screen console chosen for a boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    Framebuffer,
+    /// VGA text; `switch` when the adapter is in a graphics mode and must be
+    /// put back into text mode first.
+    VgaText {
+        switch: bool,
+    },
+    SerialOnly,
+}
+
+/// Picks the screen console: the framebuffer when there is one, VGA text on
+/// BIOS machines without one or when `console=vga` asks for it. VGA text mode
+/// does not exist under UEFI, so there `console=vga` is refused.
+pub fn choose(firmware: Firmware, has_framebuffer: bool, wants_vga: bool) -> Choice {
+    match (firmware, has_framebuffer, wants_vga) {
+        (Firmware::Bios, has_framebuffer, true) => Choice::VgaText {
+            switch: has_framebuffer,
+        },
+        (_, true, _) => Choice::Framebuffer,
+        (Firmware::Bios, false, false) => Choice::VgaText { switch: false },
+        _ => Choice::SerialOnly,
+    }
+}
+
+/// Sets up the screen console for this boot and logs the choice. Needs
+/// boot memory ([`early`]) for the framebuffer's back buffer and the grid.
+pub fn init_screen(info: &BootInfo) {
+    logger::set_screen_level(info.option("loglevel"));
+    let wants_vga = match info.option("console") {
+        Some("vga") => true,
+        None | Some("auto") => false,
+        Some(other) => {
+            log::warn!("unknown console={other} (expected vga or auto); choosing automatically");
+            false
+        }
+    };
+    if wants_vga && info.firmware != Firmware::Bios {
+        log::warn!(
+            "console=vga refused: {} firmware has no VGA text mode; keeping the framebuffer",
+            info.firmware
+        );
+    }
+    let mut choice = choose(info.firmware, info.framebuffer.is_some(), wants_vga);
+    if choice == Choice::Framebuffer {
+        match info.framebuffer.as_ref().map(framebuffer_screen) {
+            Some(Ok(())) => return,
+            Some(Err(reason)) => log::warn!("framebuffer unusable: {reason}"),
+            None => {}
+        }
+        choice = choose(info.firmware, false, false);
+    }
+    match choice {
+        Choice::VgaText { switch } => {
+            if let Err(reason) = vga_screen(switch) {
+                log::warn!("VGA text unusable: {reason}; console on serial only");
+            }
+        }
+        _ => log::info!(
+            "no screen (no framebuffer, and no VGA text mode on {}); serial only",
+            info.firmware
+        ),
+    }
+}
+
+fn install(mut screen: Screen) {
+    screen.update();
+    interrupts::without_interrupts(|| *SCREEN.lock() = Some(screen));
+}
+
+fn grid(cols: usize, rows: usize) -> Result<Grid<'static>, &'static str> {
+    let cells = early::alloc_slice(cols * rows, Cell::BLANK)
+        .ok_or("out of boot memory for the text grid")?;
+    let spans =
+        early::alloc_slice(rows, Span::EMPTY).ok_or("out of boot memory for the text grid")?;
+    Ok(Grid::new(cols, rows, cells, spans))
+}
+
+/// Installs the framebuffer console, or says why it cannot be used.
+fn framebuffer_screen(fb: &boot::Framebuffer) -> Result<(), &'static str> {
+    let format = PixelFormat::new(fb.bpp, fb.red, fb.green, fb.blue).map_err(|_| {
+        log::warn!(
+            "{} bpp framebuffer with masks {:?} {:?} {:?}",
+            fb.bpp,
+            fb.red,
+            fb.green,
+            fb.blue
+        );
+        "unsupported pixel format"
+    })?;
+    let (width, height) = (fb.width as usize, fb.height as usize);
+    let back = early::alloc_slice(Renderer::back_buffer_len(format, width, height), 0u8)
+        .ok_or("out of boot memory for the back buffer")?;
+    // SAFETY: Limine maps `height` rows of `pitch` bytes of framebuffer at
+    // `address`, and only this console writes there.
+    let bytes = unsafe {
+        core::slice::from_raw_parts_mut(fb.address as *mut u8, fb.pitch as usize * height)
+    };
+    let mut renderer = Renderer::new(
+        format,
+        width,
+        height,
+        back,
+        FramebufferScreen {
+            bytes,
+            pitch: fb.pitch as usize,
+        },
+    );
+    renderer.clear(color::DEFAULT_BG);
+    let (cols, rows) = Renderer::grid_size(width, height);
+    install(Screen {
+        terminal: Terminal::new(grid(cols, rows)?),
+        output: Output::Framebuffer(renderer),
+    });
+    log::info!(
+        "framebuffer {width}x{height}, {} bpp, {cols}x{rows} characters, {} KiB of boot memory",
+        fb.bpp,
+        early::used() / 1024
+    );
+    Ok(())
+}
+
+/// Installs the VGA text console, or says why it cannot be used.
+fn vga_screen(switch: bool) -> Result<(), &'static str> {
+    let adapter = vga::adapter();
+    if adapter.is_none() && switch {
+        return Err("no VGA-compatible display adapter on PCI");
+    }
+    if let Some(device) = adapter {
+        vga::set_text_mode(device, &vga_text::font(), &vga_text::palette());
+    }
+    let buffer = (boot::info().hhdm_offset + vga_text::BUFFER) as *mut u16;
+    // SAFETY: the HHDM maps physical 0xb8000 (revision 2 maps the first 4 GiB)
+    // and from here on only this console uses the text buffer.
+    let vga = unsafe { VgaText::new(buffer, adapter.is_some()) };
+    install(Screen {
+        terminal: Terminal::new(grid(vga_text::COLS, vga_text::ROWS)?),
+        output: Output::VgaText(vga),
+    });
+    match adapter {
+        Some(device) => {
+            let family = vga::family(device);
+            log::info!(
+                "VGA text 80x25 on {:04x}:{:04x} ({family:?}){}",
+                device.vendor,
+                device.device,
+                if switch {
+                    ", switched back from the graphics mode Limine set"
+                } else {
+                    ""
+                }
+            );
+            if family == vga::Family::Other && switch {
+                log::warn!(
+                    "this adapter is not known to leave graphics mode through the VGA registers alone"
+                );
+            }
+        }
+        None => log::info!("VGA text 80x25 (no display adapter found: the buffer is not shown)"),
+    }
+    Ok(())
+}
+
 /// Formats to every console; the backend of [`print!`](crate::print).
 pub fn print(args: fmt::Arguments) {
     serial::write_fmt(args);
+    print_screen(args);
+}
+
+/// Formats to the screen console only.
+fn print_screen(args: fmt::Arguments) {
+    interrupts::without_interrupts(|| {
+        if let Some(screen) = SCREEN.lock().as_mut() {
+            let _ = screen.write_fmt(args);
+            screen.update();
+        }
+    });
+}
+
+/// Whether a screen console is active.
+pub fn has_screen() -> bool {
+    interrupts::without_interrupts(|| SCREEN.lock().is_some())
+}
+
+/// Runs `f` on the screen's text grid (tests check what is on screen).
+pub fn with_grid<R>(f: impl FnOnce(&Grid) -> R) -> Option<R> {
+    interrupts::without_interrupts(|| {
+        SCREEN
+            .lock()
+            .as_ref()
+            .map(|screen| f(screen.terminal.grid()))
+    })
+}
+
+/// Writes a panic report in red on the screen and plainly on serial, even if
+/// the panic struck while either console's lock was held.
+///
+/// # Safety
+/// Only for the panic path: the interrupted code never runs again and no
+/// other CPU is running.
+pub unsafe fn print_panic(args: fmt::Arguments) {
+    // SAFETY: per this function's contract.
+    unsafe { serial::write_fmt_in_panic(args) };
+    interrupts::disable();
+    if SCREEN.is_locked() {
+        // SAFETY: per this function's contract the holder never runs again.
+        unsafe { SCREEN.force_unlock() };
+    }
+    if let Some(screen) = SCREEN.lock().as_mut() {
+        screen.terminal.reset_state();
+        let _ = write!(screen, "\x1b[1;31m{args}\x1b[0m");
+        screen.update();
+    }
 }
 
 /// Prints to the kernel's consoles.
@@ -29,4 +289,38 @@ macro_rules! print {
 macro_rules! println {
     () => ($crate::print!("\n"));
     ($($arg:tt)*) => ($crate::console::print(format_args!("{}\n", format_args!($($arg)*))));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framebuffer_is_preferred_unless_vga_is_asked_for_on_bios() {
+        assert_eq!(choose(Firmware::Bios, true, false), Choice::Framebuffer);
+        assert_eq!(choose(Firmware::Uefi64, true, false), Choice::Framebuffer);
+        assert_eq!(
+            choose(Firmware::Bios, true, true),
+            Choice::VgaText { switch: true }
+        );
+    }
+
+    #[test]
+    fn bios_without_framebuffer_uses_vga_text_as_is() {
+        assert_eq!(
+            choose(Firmware::Bios, false, false),
+            Choice::VgaText { switch: false }
+        );
+        assert_eq!(
+            choose(Firmware::Bios, false, true),
+            Choice::VgaText { switch: false }
+        );
+    }
+
+    #[test]
+    fn uefi_refuses_vga_and_has_only_serial_without_framebuffer() {
+        assert_eq!(choose(Firmware::Uefi64, true, true), Choice::Framebuffer);
+        assert_eq!(choose(Firmware::Uefi64, false, true), Choice::SerialOnly);
+        assert_eq!(choose(Firmware::Uefi64, false, false), Choice::SerialOnly);
+    }
 }

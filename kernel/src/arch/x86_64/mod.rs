@@ -1,5 +1,8 @@
 //! x86_64 CPU control.
 
+pub mod pci;
+pub mod vga;
+
 use x86_64::instructions::{hlt, interrupts};
 
 /// The kernel's idle loop: sleep until an interrupt arrives, forever.

@@ -1,0 +1,105 @@
+//! Boot-time memory: permanent allocations carved out of the largest usable
+//! region of the memory map, for what must exist before (or without) a heap,
+//! such as the console's text grid and back buffer. Nothing carved is ever
+//! freed.
+
+use crate::boot::BootInfo;
+use core::mem::{align_of, size_of};
+use limine::memory_map::EntryType;
+use spin::Mutex;
+
+/// A region being carved from its top down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Carve {
+    base: u64,
+    top: u64,
+}
+
+impl Carve {
+    /// Takes `size` bytes aligned to `align` (a power of two) off the top.
+    fn take(&mut self, size: u64, align: u64) -> Option<u64> {
+        let start = self.top.checked_sub(size)? & !(align - 1);
+        if start < self.base {
+            return None;
+        }
+        self.top = start;
+        Some(start)
+    }
+}
+
+/// The region being carved, where it started, and the HHDM offset.
+struct Boot {
+    carve: Carve,
+    initial_top: u64,
+    hhdm: u64,
+}
+
+static REGION: Mutex<Option<Boot>> = Mutex::new(None);
+
+/// Chooses the region to carve from: the largest usable one.
+pub fn init(info: &BootInfo) {
+    let largest = info
+        .memory_map
+        .iter()
+        .filter(|entry| entry.entry_type == EntryType::USABLE)
+        .max_by_key(|entry| entry.length);
+    if let Some(entry) = largest {
+        let top = entry.base + entry.length;
+        let carve = Carve {
+            base: entry.base,
+            top,
+        };
+        *REGION.lock() = Some(Boot {
+            carve,
+            initial_top: top,
+            hhdm: info.hhdm_offset,
+        });
+    }
+}
+
+/// A new slice of `count` copies of `value`, or `None` when boot memory is
+/// exhausted (or [`init`] has not run).
+pub fn alloc_slice<T: Copy>(count: usize, value: T) -> Option<&'static mut [T]> {
+    let size = (count * size_of::<T>()) as u64;
+    let align = (align_of::<T>() as u64).max(4096);
+    let mut region = REGION.lock();
+    let boot = region.as_mut()?;
+    let physical = boot.carve.take(size, align)?;
+    let pointer = (boot.hhdm + physical) as *mut T;
+    // SAFETY: the range is usable RAM that this module hands out once (the
+    // carve only moves down), mapped writable by the HHDM and suitably aligned;
+    // every element is initialised before the slice is made.
+    unsafe {
+        for i in 0..count {
+            pointer.add(i).write(value);
+        }
+        Some(core::slice::from_raw_parts_mut(pointer, count))
+    }
+}
+
+/// Bytes carved so far.
+pub fn used() -> u64 {
+    REGION
+        .lock()
+        .as_ref()
+        .map_or(0, |boot| boot.initial_top - boot.carve.top)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Carve;
+
+    #[test]
+    fn carves_downward_aligned_and_never_below_the_base() {
+        let mut carve = Carve {
+            base: 0x10_0000,
+            top: 0x20_0000,
+        };
+        assert_eq!(carve.take(0x1800, 0x1000), Some(0x1f_e000));
+        assert_eq!(carve.take(0x10, 0x1000), Some(0x1f_d000));
+        assert_eq!(carve.take(0x20_0000, 0x1000), None);
+        assert_eq!(carve.top, 0x1f_d000);
+        assert_eq!(carve.take(0xf_d000, 0x1000), Some(0x10_0000));
+        assert_eq!(carve.take(1, 1), None);
+    }
+}

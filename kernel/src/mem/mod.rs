@@ -1,0 +1,3 @@
+//! Memory management.
+
+pub mod early;
