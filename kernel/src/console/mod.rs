@@ -31,7 +31,10 @@ struct Screen {
     output: Output,
 }
 
-#[expect(clippy::large_enum_variant, reason = "one instance, in a static: no heap to box it in")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one instance, in a static: no heap to box it in"
+)]
 enum Output {
     Framebuffer(Renderer<'static>),
     VgaText(VgaText),
