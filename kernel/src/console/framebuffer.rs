@@ -359,68 +359,71 @@ mod tests {
         }
     }
 
+    /// The front buffer a test renderer draws into.
+    struct Front {
+        bytes: *const u8,
+        pitch: usize,
+        format: PixelFormat,
+    }
+
+    impl Front {
+        fn pixel(&self, x: usize, y: usize) -> u32 {
+            let bpp = self.format.bytes_per_pixel();
+            // SAFETY: tests read the leaked front buffer inside its bounds
+            // while the renderer is not running.
+            let bytes = unsafe {
+                core::slice::from_raw_parts(self.bytes.add(y * self.pitch + x * bpp), bpp)
+            };
+            let mut value = [0u8; 4];
+            value[..bpp].copy_from_slice(bytes);
+            u32::from_le_bytes(value)
+        }
+
+        /// Every pixel of the cell is the glyph's intensity blended as the
+        /// font says.
+        fn assert_cell(&self, (row, col): (usize, usize), ch: char, fg: Rgb, bg: Rgb) {
+            let glyph = glyph(ch, false);
+            for y in 0..CELL_HEIGHT {
+                for x in 0..CELL_WIDTH {
+                    let alpha = glyph.pixels()[y * glyph.width() + x];
+                    let expected = self.format.encode(blend(fg, bg, alpha));
+                    let actual = self.pixel(col * CELL_WIDTH + x, row * CELL_HEIGHT + y);
+                    assert_eq!(
+                        actual, expected,
+                        "cell ({row},{col}) '{ch}' pixel ({x},{y})"
+                    );
+                }
+            }
+        }
+    }
+
     /// A renderer over leaked memory with a padded pitch, like real hardware.
-    fn renderer(bpp: u16, width: usize, height: usize) -> (Renderer<'static>, *const u8, usize) {
+    fn renderer(bpp: u16, width: usize, height: usize) -> (Renderer<'static>, Front) {
         let format = format(bpp);
         let pitch = width * format.bytes_per_pixel() + 64;
         let back = Box::leak(
             vec![0u8; Renderer::back_buffer_len(format, width, height)].into_boxed_slice(),
         );
         let front = Box::leak(vec![0u8; pitch * height].into_boxed_slice());
-        let pointer = front.as_ptr();
+        let bytes = front.as_ptr();
+        let renderer = Renderer::new(
+            format,
+            width,
+            height,
+            back,
+            Screen {
+                bytes: front,
+                pitch,
+            },
+        );
         (
-            Renderer::new(
+            renderer,
+            Front {
+                bytes,
+                pitch,
                 format,
-                width,
-                height,
-                back,
-                Screen {
-                    bytes: front,
-                    pitch,
-                },
-            ),
-            pointer,
-            pitch,
+            },
         )
-    }
-
-    fn pixel(front: *const u8, pitch: usize, bpp: usize, x: usize, y: usize) -> u32 {
-        // SAFETY: tests read the leaked front buffer inside its bounds while
-        // the renderer is not running.
-        let bytes = unsafe { core::slice::from_raw_parts(front.add(y * pitch + x * bpp), bpp) };
-        let mut value = [0u8; 4];
-        value[..bpp].copy_from_slice(bytes);
-        u32::from_le_bytes(value)
-    }
-
-    fn assert_cell(
-        front: *const u8,
-        pitch: usize,
-        fmt: PixelFormat,
-        row: usize,
-        col: usize,
-        ch: char,
-        fg: Rgb,
-        bg: Rgb,
-    ) {
-        let glyph = glyph(ch, false);
-        for y in 0..CELL_HEIGHT {
-            for x in 0..CELL_WIDTH {
-                let alpha = glyph.pixels()[y * glyph.width() + x];
-                let expected = fmt.encode(blend(fg, bg, alpha));
-                let actual = pixel(
-                    front,
-                    pitch,
-                    fmt.bytes_per_pixel(),
-                    col * CELL_WIDTH + x,
-                    row * CELL_HEIGHT + y,
-                );
-                assert_eq!(
-                    actual, expected,
-                    "cell ({row},{col}) '{ch}' pixel ({x},{y})"
-                );
-            }
-        }
     }
 
     #[test]
@@ -449,18 +452,17 @@ mod tests {
     #[test]
     fn glyphs_match_the_font_rasters_in_every_depth() {
         for bpp in [16, 24, 32] {
-            let (mut r, front, pitch) = renderer(bpp, 100, 40);
+            let (mut r, front) = renderer(bpp, 100, 40);
             let (cols, rows) = Renderer::grid_size(100, 40);
             let mut t = Terminal::new(grid(cols, rows));
             t.write("Ag\x1b[31;42mé\x1b[0m\nq".as_bytes());
             r.update(t.grid_mut());
-            let fmt = r.format();
-            assert_cell(front, pitch, fmt, 0, 0, 'A', DEFAULT_FG, DEFAULT_BG);
-            assert_cell(front, pitch, fmt, 0, 1, 'g', DEFAULT_FG, DEFAULT_BG);
-            assert_cell(front, pitch, fmt, 0, 2, 'é', PALETTE[1], PALETTE[2]);
-            assert_cell(front, pitch, fmt, 1, 0, 'q', DEFAULT_FG, DEFAULT_BG);
+            front.assert_cell((0, 0), 'A', DEFAULT_FG, DEFAULT_BG);
+            front.assert_cell((0, 1), 'g', DEFAULT_FG, DEFAULT_BG);
+            front.assert_cell((0, 2), 'é', PALETTE[1], PALETTE[2]);
+            front.assert_cell((1, 0), 'q', DEFAULT_FG, DEFAULT_BG);
             // The cursor is drawn inverted after the last character.
-            assert_cell(front, pitch, fmt, 1, 1, ' ', DEFAULT_BG, DEFAULT_FG);
+            front.assert_cell((1, 1), ' ', DEFAULT_BG, DEFAULT_FG);
         }
     }
 
@@ -474,31 +476,34 @@ mod tests {
 
     #[test]
     fn scrolling_moves_pixels_and_draws_the_new_line() {
-        let (mut r, front, pitch) = renderer(32, 7 * 6, 16 * 3);
+        let (mut r, front) = renderer(32, 7 * 6, 16 * 3);
         let mut t = Terminal::new(grid(6, 3));
         t.write(b"one\ntwo\nthree");
         r.update(t.grid_mut());
         t.write(b"\nfour\nfive");
         r.update(t.grid_mut());
-        let fmt = r.format();
         for (row, word) in ["three", "four", "five"].iter().enumerate() {
             for (col, ch) in word.chars().enumerate() {
-                assert_cell(front, pitch, fmt, row, col, ch, DEFAULT_FG, DEFAULT_BG);
+                front.assert_cell((row, col), ch, DEFAULT_FG, DEFAULT_BG);
             }
         }
     }
 
     #[test]
     fn only_changed_cells_are_copied_to_the_screen() {
-        let (mut r, front, pitch) = renderer(32, 70, 32);
+        let (mut r, front) = renderer(32, 70, 32);
         let mut t = Terminal::new(grid(10, 2));
         r.update(t.grid_mut());
         // Scribble on the screen: an update must leave unchanged cells alone.
         // SAFETY: the leaked front buffer is in bounds and not in use.
-        unsafe { (front as *mut u8).add(pitch * 20 + 4 * 60).write(0xab) };
+        unsafe {
+            (front.bytes as *mut u8)
+                .add(front.pitch * 20 + 4 * 60)
+                .write(0xab)
+        };
         t.write(b"x");
         r.update(t.grid_mut());
-        assert_eq!(pixel(front, pitch, 4, 60, 20) & 0xff, 0xab);
-        assert_cell(front, pitch, r.format(), 0, 0, 'x', DEFAULT_FG, DEFAULT_BG);
+        assert_eq!(front.pixel(60, 20) & 0xff, 0xab);
+        front.assert_cell((0, 0), 'x', DEFAULT_FG, DEFAULT_BG);
     }
 }
