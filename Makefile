@@ -61,7 +61,7 @@ if [ -z "$$code" ] || [ ! -f "$$code" ] || [ ! -f "$$vars" ]; then \
 fi
 endef
 
-.PHONY: help setup kernel limine iso image run-bios run-uefi debug test lint clean
+.PHONY: help setup kernel limine iso image run-bios run-uefi debug test bench lint clean
 
 help:
 	@echo "Ember kernel: make targets"
@@ -70,6 +70,7 @@ help:
 	@echo "  make run-uefi     boot the ISO in QEMU with OVMF (UEFI)"
 	@echo "  make debug        boot (BIOS) paused with a GDB stub on :1234"
 	@echo "  make test         host unit tests + every test kernel on BIOS and UEFI"
+	@echo "  make bench        console benchmarks on the host, with ratios to memcpy"
 	@echo "  make lint         rustfmt check and clippy (kernel target and host)"
 	@echo "  make clean        remove build output (the Limine cache stays)"
 	@echo "Settings: HEADLESS=1  ACCEL=kvm|tcg  MEMORY=512M  QEMU_ARGS=...  LIMINE_DIR=...  OVMF_CODE=/OVMF_VARS="
@@ -203,15 +204,18 @@ debug: iso
 test: iso
 	@$(find_ovmf); \
 	cargo run --release -q -p test-runner -- \
-		--iso $(ISO) --accel $(ACCEL) --ovmf-code "$$code" --ovmf-vars "$$vars" \
+		--iso $(ISO) --kernel $(KERNEL_ELF) --accel $(ACCEL) --ovmf-code "$$code" --ovmf-vars "$$vars" \
 		$(if $(FILTER),--filter "$(FILTER)")
+
+bench: setup
+	cargo run --release -q -p bench
 
 lint: setup
 	cargo fmt --all --check
 	cargo clippy -p kernel --target $(KERNEL_TARGET) -- -D warnings
 	cargo clippy -p test-kernels --target $(KERNEL_TARGET) --lib --tests -- -D warnings
 	cargo clippy -p kernel --lib --tests -- -D warnings
-	cargo clippy -p test-runner --all-targets -- -D warnings
+	cargo clippy -p test-runner -p bench --all-targets -- -D warnings
 
 clean:
 	cargo clean

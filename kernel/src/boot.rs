@@ -10,8 +10,8 @@ use limine::{
     firmware_type::FirmwareType,
     memory_map::{Entry, EntryType},
     request::{
-        BootloaderInfoRequest, ExecutableFileRequest, FirmwareTypeRequest, FramebufferRequest,
-        HhdmRequest, MemoryMapRequest, RequestsEndMarker, RequestsStartMarker, StackSizeRequest,
+        BootloaderInfoRequest, ExecutableFileRequest, FirmwareTypeRequest, FramebufferRequest, HhdmRequest,
+        MemoryMapRequest, RequestsEndMarker, RequestsStartMarker, StackSizeRequest,
     },
 };
 use spin::Once;
@@ -192,10 +192,7 @@ impl BootInfo {
     /// screen.
     pub fn log_banner(&self) {
         let (name, version) = self.bootloader.unwrap_or(("unknown bootloader", "?"));
-        log::info!(
-            "{name} {version}, protocol base revision {BASE_REVISION}, firmware: {}",
-            self.firmware
-        );
+        log::info!("{name} {version}, protocol base revision {BASE_REVISION}, firmware: {}", self.firmware);
         log::info!("HHDM offset: {:#x}", self.hhdm_offset);
         log::info!(
             "memory: {} MiB usable, {} memory map entries",
@@ -203,13 +200,9 @@ impl BootInfo {
             self.memory_map.len()
         );
         match &self.framebuffer {
-            Some(fb) => log::info!(
-                "framebuffer: {}x{}, pitch {}, {} bpp",
-                fb.width,
-                fb.height,
-                fb.pitch,
-                fb.bpp
-            ),
+            Some(fb) => {
+                log::info!("framebuffer: {}x{}, pitch {}, {} bpp", fb.width, fb.height, fb.pitch, fb.bpp)
+            }
             None => log::info!("framebuffer: none"),
         }
         if !self.cmdline.is_empty() {
@@ -233,18 +226,11 @@ impl fmt::Debug for BootInfo {
 }
 
 fn option<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
-    cmdline
-        .split_whitespace()
-        .rev()
-        .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
+    cmdline.split_whitespace().rev().find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
 }
 
 fn usable_bytes(entries: &[&Entry]) -> u64 {
-    entries
-        .iter()
-        .filter(|entry| entry.entry_type == EntryType::USABLE)
-        .map(|entry| entry.length)
-        .sum()
+    entries.iter().filter(|entry| entry.entry_type == EntryType::USABLE).map(|entry| entry.length).sum()
 }
 
 impl fmt::Display for Firmware {
@@ -263,9 +249,7 @@ static INFO: Once<BootInfo> = Once::new();
 /// Reads and checks Limine's answers. Panics with the reason when the kernel
 /// cannot continue (so bring up the serial console first).
 pub fn init() -> &'static BootInfo {
-    INFO.call_once(|| {
-        BootInfo::from_answers(read_answers()).unwrap_or_else(|error| panic!("{error}"))
-    })
+    INFO.call_once(|| BootInfo::from_answers(read_answers()).unwrap_or_else(|error| panic!("{error}")))
 }
 
 /// The boot information; [`init`] must have run.
@@ -276,45 +260,27 @@ pub fn info() -> &'static BootInfo {
 fn read_answers() -> Answers {
     Answers {
         revision_supported: REVISION.is_supported(),
-        bootloader: BOOTLOADER_INFO
-            .get_response()
-            .map(|r| (r.name(), r.version())),
-        firmware: FIRMWARE_TYPE
-            .get_response()
-            .map(|r| match r.firmware_type() {
-                FirmwareType::X86_BIOS => Firmware::Bios,
-                FirmwareType::UEFI_32 => Firmware::Uefi32,
-                FirmwareType::UEFI_64 => Firmware::Uefi64,
-                _ => Firmware::Unknown,
-            }),
+        bootloader: BOOTLOADER_INFO.get_response().map(|r| (r.name(), r.version())),
+        firmware: FIRMWARE_TYPE.get_response().map(|r| match r.firmware_type() {
+            FirmwareType::X86_BIOS => Firmware::Bios,
+            FirmwareType::UEFI_32 => Firmware::Uefi32,
+            FirmwareType::UEFI_64 => Firmware::Uefi64,
+            _ => Firmware::Unknown,
+        }),
         hhdm_offset: HHDM.get_response().map(|r| r.offset()),
         memory_map: MEMORY_MAP.get_response().map(|r| r.entries()),
-        framebuffer: FRAMEBUFFER
-            .get_response()
-            .and_then(|r| r.framebuffers().next())
-            .map(|fb| Framebuffer {
-                address: fb.addr() as usize,
-                width: fb.width() as u32,
-                height: fb.height() as u32,
-                pitch: fb.pitch() as u32,
-                bpp: fb.bpp(),
-                red: ColorMask {
-                    size: fb.red_mask_size(),
-                    shift: fb.red_mask_shift(),
-                },
-                green: ColorMask {
-                    size: fb.green_mask_size(),
-                    shift: fb.green_mask_shift(),
-                },
-                blue: ColorMask {
-                    size: fb.blue_mask_size(),
-                    shift: fb.blue_mask_shift(),
-                },
-            }),
+        framebuffer: FRAMEBUFFER.get_response().and_then(|r| r.framebuffers().next()).map(|fb| Framebuffer {
+            address: fb.addr() as usize,
+            width: fb.width() as u32,
+            height: fb.height() as u32,
+            pitch: fb.pitch() as u32,
+            bpp: fb.bpp(),
+            red: ColorMask { size: fb.red_mask_size(), shift: fb.red_mask_shift() },
+            green: ColorMask { size: fb.green_mask_size(), shift: fb.green_mask_shift() },
+            blue: ColorMask { size: fb.blue_mask_size(), shift: fb.blue_mask_shift() },
+        }),
         // Limine 8 passes the entry's `cmdline:` as the kernel file's string.
-        cmdline: EXECUTABLE_FILE
-            .get_response()
-            .and_then(|r| r.file().string().to_str().ok()),
+        cmdline: EXECUTABLE_FILE.get_response().and_then(|r| r.file().string().to_str().ok()),
     }
 }
 
@@ -323,11 +289,7 @@ mod tests {
     use super::*;
 
     fn entry(base: u64, length: u64, entry_type: EntryType) -> &'static Entry {
-        Box::leak(Box::new(Entry {
-            base,
-            length,
-            entry_type,
-        }))
+        Box::leak(Box::new(Entry { base, length, entry_type }))
     }
 
     fn good_answers() -> Answers {
@@ -358,55 +320,24 @@ mod tests {
 
     #[test]
     fn unsupported_revision_is_refused_first() {
-        let answers = Answers {
-            revision_supported: false,
-            hhdm_offset: None,
-            ..good_answers()
-        };
-        assert_eq!(
-            BootInfo::from_answers(answers).unwrap_err(),
-            BootError::UnsupportedRevision
-        );
+        let answers = Answers { revision_supported: false, hhdm_offset: None, ..good_answers() };
+        assert_eq!(BootInfo::from_answers(answers).unwrap_err(), BootError::UnsupportedRevision);
     }
 
     #[test]
     fn missing_hhdm_or_memory_map_is_refused() {
-        let no_hhdm = Answers {
-            hhdm_offset: None,
-            ..good_answers()
-        };
-        assert_eq!(
-            BootInfo::from_answers(no_hhdm).unwrap_err(),
-            BootError::NoHhdm
-        );
-        let no_map = Answers {
-            memory_map: None,
-            ..good_answers()
-        };
-        assert_eq!(
-            BootInfo::from_answers(no_map).unwrap_err(),
-            BootError::NoMemoryMap
-        );
-        let empty_map = Answers {
-            memory_map: Some(&[]),
-            ..good_answers()
-        };
-        assert_eq!(
-            BootInfo::from_answers(empty_map).unwrap_err(),
-            BootError::EmptyMemoryMap
-        );
+        let no_hhdm = Answers { hhdm_offset: None, ..good_answers() };
+        assert_eq!(BootInfo::from_answers(no_hhdm).unwrap_err(), BootError::NoHhdm);
+        let no_map = Answers { memory_map: None, ..good_answers() };
+        assert_eq!(BootInfo::from_answers(no_map).unwrap_err(), BootError::NoMemoryMap);
+        let empty_map = Answers { memory_map: Some(&[]), ..good_answers() };
+        assert_eq!(BootInfo::from_answers(empty_map).unwrap_err(), BootError::EmptyMemoryMap);
     }
 
     #[test]
     fn missing_firmware_type_is_reported_unknown() {
-        let answers = Answers {
-            firmware: None,
-            ..good_answers()
-        };
-        assert_eq!(
-            BootInfo::from_answers(answers).unwrap().firmware,
-            Firmware::Unknown
-        );
+        let answers = Answers { firmware: None, ..good_answers() };
+        assert_eq!(BootInfo::from_answers(answers).unwrap().firmware, Firmware::Unknown);
     }
 
     #[test]
@@ -418,25 +349,15 @@ mod tests {
     #[test]
     fn command_line_options_are_key_value_words() {
         assert_eq!(option("console=vga loglevel=debug", "console"), Some("vga"));
-        assert_eq!(
-            option("console=vga loglevel=debug", "loglevel"),
-            Some("debug")
-        );
-        assert_eq!(
-            option("consoles=x console=fb console=vga", "console"),
-            Some("vga")
-        );
+        assert_eq!(option("console=vga loglevel=debug", "loglevel"), Some("debug"));
+        assert_eq!(option("consoles=x console=fb console=vga", "console"), Some("vga"));
         assert_eq!(option("quiet", "quiet"), None);
         assert_eq!(option("", "console"), None);
     }
 
     #[test]
     fn errors_name_the_missing_piece() {
-        assert!(
-            BootError::UnsupportedRevision
-                .to_string()
-                .contains("base revision 2")
-        );
+        assert!(BootError::UnsupportedRevision.to_string().contains("base revision 2"));
         assert!(BootError::NoHhdm.to_string().contains("HHDM"));
         assert!(BootError::NoMemoryMap.to_string().contains("memory map"));
     }

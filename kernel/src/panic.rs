@@ -1,10 +1,16 @@
 //! The kernel's answer to a panic: a report on every console, then a halt.
 
 use core::panic::PanicInfo;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Reports a panic and stops the CPU. `main.rs`'s panic handler calls this.
+/// A panic while reporting one (a broken console) stops the CPU at once
+/// instead of recursing until the stack overflows.
 pub fn handle(info: &PanicInfo) -> ! {
-    report(info);
+    static PANICKING: AtomicBool = AtomicBool::new(false);
+    if !PANICKING.swap(true, Ordering::Relaxed) {
+        report(info);
+    }
     crate::arch::halt()
 }
 

@@ -21,26 +21,15 @@ fn booted_by_the_pinned_limine() {
 #[test_case]
 fn firmware_is_known() {
     let firmware = boot::info().firmware;
-    assert!(
-        matches!(firmware, Firmware::Bios | Firmware::Uefi64),
-        "firmware: {firmware}"
-    );
+    assert!(matches!(firmware, Firmware::Bios | Firmware::Uefi64), "firmware: {firmware}");
 }
 
 #[test_case]
 fn hhdm_is_in_the_higher_half_and_maps_usable_memory() {
     let info = boot::info();
-    assert!(
-        info.hhdm_offset >= 0xffff_8000_0000_0000,
-        "HHDM offset {:#x}",
-        info.hhdm_offset
-    );
+    assert!(info.hhdm_offset >= 0xffff_8000_0000_0000, "HHDM offset {:#x}", info.hhdm_offset);
     assert_eq!(info.hhdm_offset % 4096, 0);
-    let region = info
-        .memory_map
-        .iter()
-        .find(|e| e.entry_type == EntryType::USABLE)
-        .expect("a usable region");
+    let region = info.memory_map.iter().find(|e| e.entry_type == EntryType::USABLE).expect("a usable region");
     let word = (info.hhdm_offset + region.base) as *mut u64;
     // SAFETY: the region is usable RAM that nothing owns yet (no allocator
     // runs in this kernel), and the HHDM maps it writable.
@@ -57,34 +46,19 @@ fn memory_map_is_sorted_page_aligned_and_has_memory() {
     let info = boot::info();
     let map = info.memory_map;
     for pair in map.windows(2) {
-        assert!(
-            pair[0].base + pair[0].length <= pair[1].base,
-            "overlap at {:#x}",
-            pair[1].base
-        );
+        assert!(pair[0].base + pair[0].length <= pair[1].base, "overlap at {:#x}", pair[1].base);
     }
     for entry in map.iter().filter(|e| e.entry_type == EntryType::USABLE) {
         assert_eq!(entry.base % 4096, 0);
         assert_eq!(entry.length % 4096, 0);
     }
-    assert!(
-        info.usable_bytes() >= 64 << 20,
-        "only {} bytes usable",
-        info.usable_bytes()
-    );
+    assert!(info.usable_bytes() >= 64 << 20, "only {} bytes usable", info.usable_bytes());
 }
 
 #[test_case]
 fn framebuffer_geometry_is_consistent() {
-    let fb = boot::info()
-        .framebuffer
-        .expect("a framebuffer (QEMU's std VGA has one)");
-    assert!(
-        fb.width >= 640 && fb.height >= 400,
-        "{}x{}",
-        fb.width,
-        fb.height
-    );
+    let fb = boot::info().framebuffer.expect("a framebuffer (QEMU's std VGA has one)");
+    assert!(fb.width >= 640 && fb.height >= 400, "{}x{}", fb.width, fb.height);
     assert!(matches!(fb.bpp, 16 | 24 | 32), "bpp {}", fb.bpp);
     assert!(fb.pitch as u64 >= fb.width as u64 * fb.bpp as u64 / 8);
     let last = fb.address + (fb.height as usize - 1) * fb.pitch as usize;

@@ -7,8 +7,14 @@
 
 #![no_std]
 
-use core::{any::type_name, panic::PanicInfo};
-use kernel::{boot, console, println};
+pub use kernel;
+
+use core::{
+    any::type_name,
+    panic::PanicInfo,
+    sync::atomic::{AtomicBool, Ordering},
+};
+use kernel::{boot, console, mem};
 use x86_64::instructions::port::Port;
 
 /// What a test kernel reports to QEMU. QEMU exits with `(code << 1) | 1`, so
@@ -32,11 +38,14 @@ pub fn exit_qemu(exit: Exit) -> ! {
     kernel::arch::halt()
 }
 
-/// Brings up what every test kernel needs: the serial console and the
-/// checked boot information (whose banner the runner also inspects).
+/// Brings up what every test kernel needs, in the order `kmain` does: the
+/// serial console, the checked boot information (whose banner the runner
+/// also inspects), boot memory and the screen console.
 pub fn start() -> &'static boot::BootInfo {
     console::init();
     let info = boot::init();
+    mem::early::init(info);
+    console::init_screen(info);
     info.log_banner();
     info
 }
@@ -48,25 +57,37 @@ pub trait Testable {
 
 impl<T: Fn()> Testable for T {
     fn run(&self) {
-        kernel::print!("{} ... ", type_name::<T>());
+        report!("{} ... ", type_name::<T>());
         self();
-        println!("ok");
+        report!("ok\n");
     }
+}
+
+/// Progress for the runner, on serial only, so that the screen holds only
+/// what the tests themselves print.
+#[macro_export]
+macro_rules! report {
+    ($($arg:tt)*) => ($crate::kernel::console::serial::write_fmt(format_args!($($arg)*)));
 }
 
 /// The `test_runner`: runs every `#[test_case]` in order, then reports
 /// success. The first failing test panics, which ends the run in [`fail`].
 pub fn run(tests: &[&dyn Testable]) {
-    println!("running {} tests", tests.len());
+    report!("running {} tests\n", tests.len());
     for test in tests {
         test.run();
     }
-    println!("all {} tests passed", tests.len());
+    report!("all {} tests passed\n", tests.len());
 }
 
 /// Panic handler body for test kernels: report and end the run as failed.
+/// A panic inside this (a broken console) ends the run at once.
 pub fn fail(info: &PanicInfo) -> ! {
-    println!("FAILED");
+    static FAILING: AtomicBool = AtomicBool::new(false);
+    if FAILING.swap(true, Ordering::Relaxed) {
+        exit_qemu(Exit::Failure);
+    }
+    report!("FAILED\n");
     kernel::panic::report(info);
     exit_qemu(Exit::Failure)
 }
@@ -87,4 +108,91 @@ macro_rules! test_kernel {
             $crate::fail(info)
         }
     };
+}
+
+/// Checks the screen console's text grid and the real framebuffer.
+pub mod screen {
+    use kernel::boot;
+    use kernel::console::{
+        self,
+        color::Rgb,
+        framebuffer::{CELL_HEIGHT, CELL_WIDTH, PixelFormat, blend, glyph},
+    };
+
+    /// The grid row the cursor is on.
+    pub fn cursor_row() -> usize {
+        console::with_grid(|grid| grid.cursor().0).expect("a screen console")
+    }
+
+    /// Whether grid row `row` reads `text` followed only by blanks.
+    pub fn row_is(row: usize, text: &str) -> bool {
+        console::with_grid(|grid| {
+            let cells = grid.row_cells(row);
+            let count = text.chars().count();
+            cells.iter().map(|c| c.ch).take(count).eq(text.chars())
+                && cells[count..].iter().all(|c| c.ch == ' ')
+        })
+        .expect("a screen console")
+    }
+
+    /// Asserts, pixel by pixel, that the framebuffer shows `text` from cell
+    /// (row, column) on, in `fg` on `bg`, as the font draws it. Reads video
+    /// memory, which the console itself never does.
+    pub fn assert_framebuffer_text((row, start): (usize, usize), text: &str, fg: Rgb, bg: Rgb) {
+        let fb = boot::info().framebuffer.expect("a framebuffer");
+        let format = PixelFormat::new(fb.bpp, fb.red, fb.green, fb.blue).expect("a supported format");
+        let bpp = format.bytes_per_pixel();
+        for (col, ch) in (start..).zip(text.chars()) {
+            let glyph = glyph(ch, false);
+            for y in 0..CELL_HEIGHT {
+                for x in 0..CELL_WIDTH {
+                    let expected = format.encode(blend(fg, bg, glyph.pixels()[y * glyph.width() + x]));
+                    let offset = (row * CELL_HEIGHT + y) * fb.pitch as usize + (col * CELL_WIDTH + x) * bpp;
+                    let mut actual = [0u8; 4];
+                    for (i, byte) in actual.iter_mut().take(bpp).enumerate() {
+                        // SAFETY: the offset lies inside the framebuffer, which
+                        // Limine maps (height x pitch bytes).
+                        *byte = unsafe { ((fb.address + offset + i) as *const u8).read_volatile() };
+                    }
+                    assert_eq!(
+                        u32::from_le_bytes(actual),
+                        expected,
+                        "row {row} column {col} ('{ch}') pixel ({x},{y})"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A string formatted into a fixed buffer, for test kernels, which have no
+/// heap. Text past the capacity is cut off.
+pub struct Text<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Text<N> {
+    pub fn format(args: core::fmt::Arguments) -> Self {
+        let mut text = Self { bytes: [0; N], len: 0 };
+        let _ = core::fmt::write(&mut text, args);
+        text
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Cutting can split a character: keep the valid prefix.
+        match core::str::from_utf8(&self.bytes[..self.len]) {
+            Ok(text) => text,
+            Err(error) => core::str::from_utf8(&self.bytes[..error.valid_up_to()]).unwrap_or(""),
+        }
+    }
+}
+
+impl<const N: usize> core::fmt::Write for Text<N> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = (self.len + s.len()).min(N);
+        self.bytes[self.len..end].copy_from_slice(&s.as_bytes()[..end - self.len]);
+        self.len = end;
+        Ok(())
+    }
 }

@@ -49,11 +49,7 @@ pub fn xterm_256(index: u8) -> Rgb {
         0..=15 => PALETTE[index as usize],
         16..=231 => {
             let i = index - 16;
-            Rgb::new(
-                LEVELS[(i / 36) as usize],
-                LEVELS[(i / 6 % 6) as usize],
-                LEVELS[(i % 6) as usize],
-            )
+            Rgb::new(LEVELS[(i / 36) as usize], LEVELS[(i / 6 % 6) as usize], LEVELS[(i % 6) as usize])
         }
         232..=255 => {
             let level = 8 + 10 * (index - 232);
@@ -68,9 +64,7 @@ pub fn nearest_ansi(color: Rgb) -> u8 {
         let d = |a: u8, b: u8| (a as i32 - b as i32).pow(2);
         d(p.r, color.r) + d(p.g, color.g) + d(p.b, color.b)
     };
-    (0..16u8)
-        .min_by_key(|&i| distance(&PALETTE[i as usize]))
-        .unwrap_or(7)
+    (0..16u8).min_by_key(|&i| distance(&PALETTE[i as usize])).unwrap_or(7)
 }
 
 /// The bright variant of one of the eight base colours, which is how bold

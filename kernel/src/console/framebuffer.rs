@@ -3,16 +3,16 @@
 //! only the rows that changed.
 //!
 //! Video memory is never read: on real machines reading it is slow (it is
-//! uncached or write-combined), so scrolling moves pixels in the back buffer
-//! and then copies them out once.
+//! uncached or write-combined). Scrolling either redraws only the cells whose
+//! text changed (log lines look alike) or moves the picture in RAM, which
+//! costs nothing because the back buffer's text area is a ring of pixel rows,
+//! and copies it out once.
 
 use super::color::Rgb;
-use super::grid::{Grid, Span};
+use super::grid::{Cell, Grid, Span};
 use crate::boot::ColorMask;
 use core::fmt;
-use noto_sans_mono_bitmap::{
-    FontWeight, RasterHeight, RasterizedChar, get_raster, get_raster_width,
-};
+use noto_sans_mono_bitmap::{FontWeight, RasterHeight, RasterizedChar, get_raster, get_raster_width};
 
 const HEIGHT: RasterHeight = RasterHeight::Size16;
 /// Cell size in pixels.
@@ -21,11 +21,7 @@ pub const CELL_HEIGHT: usize = HEIGHT.val();
 
 /// The glyph for `ch`, or the replacement character's when the font lacks it.
 pub fn glyph(ch: char, bold: bool) -> RasterizedChar {
-    let weight = if bold {
-        FontWeight::Bold
-    } else {
-        FontWeight::Regular
-    };
+    let weight = if bold { FontWeight::Bold } else { FontWeight::Regular };
     get_raster(ch, weight, HEIGHT)
         .or_else(|| get_raster('\u{fffd}', weight, HEIGHT))
         .expect("the font has U+FFFD")
@@ -34,9 +30,7 @@ pub fn glyph(ch: char, bold: bool) -> RasterizedChar {
 /// `alpha` of the way from `bg` to `fg`, per channel: how an anti-aliased
 /// glyph pixel of that intensity looks.
 pub fn blend(fg: Rgb, bg: Rgb, alpha: u8) -> Rgb {
-    let mix = |f: u8, b: u8| {
-        ((f as u32 * alpha as u32 + b as u32 * (255 - alpha as u32) + 127) / 255) as u8
-    };
+    let mix = |f: u8, b: u8| ((f as u32 * alpha as u32 + b as u32 * (255 - alpha as u32) + 127) / 255) as u8;
     Rgb::new(mix(fg.r, bg.r), mix(fg.g, bg.g), mix(fg.b, bg.b))
 }
 
@@ -57,11 +51,7 @@ pub struct UnsupportedFormat {
 
 impl fmt::Display for UnsupportedFormat {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "unsupported pixel format ({} bits per pixel, or colour masks outside the pixel)",
-            self.bpp
-        )
+        write!(f, "unsupported pixel format ({} bits per pixel, or colour masks outside the pixel)", self.bpp)
     }
 }
 
@@ -75,12 +65,7 @@ impl PixelFormat {
     ) -> Result<Self, UnsupportedFormat> {
         let fits = |m: ColorMask| m.size > 0 && m.size as u16 + m.shift as u16 <= bpp;
         if matches!(bpp, 16 | 24 | 32) && fits(red) && fits(green) && fits(blue) {
-            Ok(Self {
-                bytes_per_pixel: bpp as usize / 8,
-                red,
-                green,
-                blue,
-            })
+            Ok(Self { bytes_per_pixel: bpp as usize / 8, red, green, blue })
         } else {
             Err(UnsupportedFormat { bpp })
         }
@@ -94,11 +79,7 @@ impl PixelFormat {
     pub fn encode(&self, color: Rgb) -> u32 {
         let channel = |value: u8, mask: ColorMask| {
             let value = value as u32;
-            let scaled = if mask.size >= 8 {
-                value << (mask.size - 8)
-            } else {
-                value >> (8 - mask.size)
-            };
+            let scaled = if mask.size >= 8 { value << (mask.size - 8) } else { value >> (8 - mask.size) };
             scaled << mask.shift
         };
         channel(color.r, self.red) | channel(color.g, self.green) | channel(color.b, self.blue)
@@ -112,6 +93,41 @@ pub struct Screen<'a> {
     pub pitch: usize,
 }
 
+/// The RAM a renderer works in, each part at least as large as
+/// [`Renderer::needs`] says.
+pub struct Memory<'a> {
+    /// The picture, `width * height` pixels in the screen's format.
+    pub back: &'a mut [u8],
+    /// The cells as they are on screen, one per character cell.
+    pub shown: &'a mut [Cell],
+    /// Per text row, the columns drawn since the last flush.
+    pub dirty: &'a mut [Span],
+    /// The glyph cache's keys, one per slot.
+    pub cached: &'a mut [Cell],
+    /// The glyph cache's pixels, one rendered cell per slot.
+    pub glyphs: &'a mut [u8],
+}
+
+/// Sizes of the parts of [`Memory`], in elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    pub back: usize,
+    pub cells: usize,
+    pub rows: usize,
+    pub cache_slots: usize,
+    pub glyphs: usize,
+}
+
+/// Rendered cells kept: enough for the characters and colour pairs of busy
+/// screens, 224 KiB at 32 bpp.
+const CACHE_WAYS: usize = 4;
+const CACHE_SETS: usize = 128;
+const CACHE_SLOTS: usize = CACHE_SETS * CACHE_WAYS;
+
+/// Drawing a cell (from the glyph cache, mostly) costs about this many times
+/// copying its pixels out; it weighs redrawing against moving the picture.
+const DRAW_COST: usize = 3;
+
 /// Encoded pixel values for the 256 intensities of one colour pair.
 struct Shades {
     fg: Rgb,
@@ -119,66 +135,91 @@ struct Shades {
     values: [u32; 256],
 }
 
-/// Colour pairs in use; a screen seldom has more at once.
-const SHADE_SLOTS: usize = 8;
+/// Never equal to a real cell: marks a screen position or cache slot unused.
+const UNKNOWN: Cell = Cell { ch: '\0', fg: Rgb::new(1, 2, 3), bg: Rgb::new(3, 2, 1), bold: true };
 
 pub struct Renderer<'a> {
     format: PixelFormat,
-    width: usize,
     height: usize,
-    back: &'a mut [u8],
     stride: usize,
+    cols: usize,
+    /// Bytes of one rendered cell.
+    cell_bytes: usize,
+    memory: Memory<'a>,
     screen: Screen<'a>,
-    shades: [Shades; SHADE_SLOTS],
-    next_slot: usize,
-    /// Where the cursor was last drawn.
+    /// The colour pair last rendered into the glyph cache.
+    shades: Shades,
+    /// Where the cursor was drawn by the last update.
     cursor: Option<(usize, usize)>,
+    /// The way a cache miss replaces next (round robin).
+    victim: usize,
+    /// The back buffer row where the text area's first pixel row is.
+    top: usize,
 }
 
 impl<'a> Renderer<'a> {
-    /// Bytes of back buffer needed for a `width` x `height` screen.
-    pub fn back_buffer_len(format: PixelFormat, width: usize, height: usize) -> usize {
-        width * height * format.bytes_per_pixel
-    }
-
     /// Text grid size for a `width` x `height` screen.
     pub fn grid_size(width: usize, height: usize) -> (usize, usize) {
         (width / CELL_WIDTH, height / CELL_HEIGHT)
     }
 
-    /// `back` must hold [`Renderer::back_buffer_len`] bytes; `screen` at least
-    /// `height` rows of `pitch` bytes.
+    /// The memory a renderer for a `width` x `height` screen works in.
+    pub fn needs(format: PixelFormat, width: usize, height: usize) -> Needs {
+        let (cols, rows) = Self::grid_size(width, height);
+        let cell_bytes = CELL_WIDTH * CELL_HEIGHT * format.bytes_per_pixel;
+        Needs {
+            back: width * height * format.bytes_per_pixel,
+            cells: cols * rows,
+            rows,
+            cache_slots: CACHE_SLOTS,
+            glyphs: CACHE_SLOTS * cell_bytes,
+        }
+    }
+
+    /// `memory` must be as large as [`Renderer::needs`] says, `screen` at
+    /// least `height` rows of `pitch` bytes.
     pub fn new(
         format: PixelFormat,
-        width: usize,
-        height: usize,
-        back: &'a mut [u8],
+        (width, height): (usize, usize),
+        memory: Memory<'a>,
         screen: Screen<'a>,
     ) -> Self {
+        let needs = Self::needs(format, width, height);
         let stride = width * format.bytes_per_pixel;
-        assert!(back.len() >= stride * height, "back buffer too small");
         assert!(
-            screen.pitch >= stride && screen.bytes.len() >= screen.pitch * (height - 1) + stride
+            memory.back.len() >= needs.back
+                && memory.shown.len() >= needs.cells
+                && memory.dirty.len() >= needs.rows
+                && memory.cached.len() >= needs.cache_slots
+                && memory.glyphs.len() >= needs.glyphs,
+            "renderer memory too small"
         );
-        let empty = || Shades {
-            fg: Rgb::new(1, 1, 1),
-            bg: Rgb::new(1, 1, 1),
-            values: [0; 256],
+        assert!(screen.pitch >= stride && screen.bytes.len() >= screen.pitch * (height - 1) + stride);
+        let Memory { back, shown, dirty, cached, glyphs } = memory;
+        let memory = Memory {
+            back: &mut back[..needs.back],
+            shown: &mut shown[..needs.cells],
+            dirty: &mut dirty[..needs.rows],
+            cached: &mut cached[..needs.cache_slots],
+            glyphs: &mut glyphs[..needs.glyphs],
         };
+        memory.shown.fill(UNKNOWN);
+        memory.dirty.fill(Span::EMPTY);
+        memory.cached.fill(UNKNOWN);
         let mut renderer = Self {
             format,
-            width,
             height,
-            back,
             stride,
+            cols: needs.cells / needs.rows,
+            cell_bytes: CELL_WIDTH * CELL_HEIGHT * format.bytes_per_pixel,
+            memory,
             screen,
-            shades: core::array::from_fn(|_| empty()),
-            next_slot: 0,
+            shades: Shades { fg: UNKNOWN.fg, bg: UNKNOWN.bg, values: [0; 256] },
             cursor: None,
+            victim: 0,
+            top: 0,
         };
-        for slot in 0..SHADE_SLOTS {
-            renderer.fill_shades(slot, Rgb::new(0, 0, 0), Rgb::new(0, 0, 0));
-        }
+        renderer.set_shades(UNKNOWN.fg, UNKNOWN.bg);
         renderer
     }
 
@@ -187,133 +228,185 @@ impl<'a> Renderer<'a> {
     }
 
     /// Brings the screen up to date with `grid` and forgets the grid's damage.
+    ///
+    /// After a scroll it chooses the cheaper way: redraw the cells that now
+    /// differ from what is shown (few, for log-like text whose lines look
+    /// alike), or move the picture up in the back buffer's ring, redraw what
+    /// still differs and copy the whole screen out (bounded, for anything
+    /// else).
     pub fn update(&mut self, grid: &mut Grid) {
-        let rows = grid.rows();
-        let scrolled = grid.scrolled();
-        let text_height = rows * CELL_HEIGHT;
-        let old_cursor = self
-            .cursor
-            .take()
-            .and_then(|(row, col)| Some((row.checked_sub(scrolled)?, col)));
-        if scrolled >= rows {
-            grid.damage_all();
-        } else if scrolled > 0 {
-            let shift = scrolled * CELL_HEIGHT * self.stride;
-            self.back.copy_within(shift..text_height * self.stride, 0);
+        let (cols, rows) = (grid.cols(), grid.rows());
+        assert_eq!(cols * rows, self.memory.shown.len(), "grid and renderer sizes differ");
+        let scrolled = grid.scrolled().min(rows);
+        let moved = scrolled > 0 && self.moving_is_cheaper(grid, scrolled);
+        if moved {
+            // The text area is a ring of pixel rows: moving it is a new top.
+            self.top = (self.top + scrolled * CELL_HEIGHT) % (rows * CELL_HEIGHT);
+            self.memory.shown.copy_within(scrolled * cols.., 0);
+            self.memory.shown[(rows - scrolled) * cols..].fill(UNKNOWN);
         }
-        let full_flush = scrolled > 0;
-        for (row, span) in grid.damaged_rows() {
-            self.draw_span(grid, row, span);
-            if !full_flush {
-                self.flush_span(row, span);
+        if scrolled > 0 {
+            for row in 0..rows {
+                self.draw_changes(grid, row, Span { start: 0, end: cols as u16 });
+            }
+        } else {
+            for (row, span) in grid.damaged_rows() {
+                self.draw_changes(grid, row, span);
+            }
+            // The cursor's old and new cells, which damage does not cover.
+            let (row, col) = grid.cursor();
+            self.draw_changes(grid, row, Span { start: col as u16, end: col as u16 + 1 });
+            if let Some((row, col)) = self.cursor.filter(|&old| old != (row, col)) {
+                self.draw_changes(grid, row, Span { start: col as u16, end: col as u16 + 1 });
             }
         }
-        let cursor = grid.cursor();
-        if let Some((row, col)) = old_cursor.filter(|&old| old != cursor) {
-            let span = Span {
-                start: col as u16,
-                end: col as u16 + 1,
-            };
-            self.draw_span(grid, row, span);
-            self.flush_span(row, span);
-        }
-        self.draw_cell(grid, cursor.0, cursor.1, true);
-        self.cursor = Some(cursor);
+        self.cursor = Some(grid.cursor());
         grid.take_damage();
-        if full_flush {
-            self.flush_rows(0, text_height);
+        if moved {
+            self.memory.dirty.fill(Span::EMPTY);
+            self.flush_rows(0, rows * CELL_HEIGHT);
         } else {
-            let span = Span {
-                start: cursor.1 as u16,
-                end: cursor.1 as u16 + 1,
-            };
-            self.flush_span(cursor.0, span);
+            self.flush_dirty();
         }
     }
 
-    fn draw_span(&mut self, grid: &Grid, row: usize, span: Span) {
-        for col in span.start as usize..(span.end as usize).min(grid.cols()) {
-            self.draw_cell(grid, row, col, false);
+    /// Whether moving the picture (a new top for the ring, then copying the
+    /// whole screen out, plus drawing what still differs) writes less than
+    /// drawing and copying out the cells that differ where they are.
+    /// Every fourth row is compared: an estimate is all the choice needs.
+    fn moving_is_cheaper(&self, grid: &Grid, scrolled: usize) -> bool {
+        const SAMPLE: usize = 4;
+        let cols = grid.cols();
+        let (mut in_place, mut after_move) = (0, 0);
+        for row in (0..grid.rows()).step_by(SAMPLE) {
+            for (col, &cell) in grid.row_cells(row).iter().enumerate() {
+                let cell = effective(grid, row, col, cell);
+                in_place += usize::from(self.memory.shown[row * cols + col] != cell);
+                let below = (row + scrolled) * cols + col;
+                after_move += usize::from(self.memory.shown.get(below).is_none_or(|&shown| shown != cell));
+            }
         }
+        let screen_bytes = grid.rows() * CELL_HEIGHT * self.stride;
+        let (in_place, after_move) = (in_place * SAMPLE, after_move * SAMPLE);
+        2 * screen_bytes + after_move * DRAW_COST * self.cell_bytes
+            < in_place * (DRAW_COST + 1) * self.cell_bytes
     }
 
-    /// Draws one cell into the back buffer; the cursor cell is drawn inverted.
-    fn draw_cell(&mut self, grid: &Grid, row: usize, col: usize, inverted: bool) {
-        let cell = grid.cell(row, col);
-        let (fg, bg) = if inverted {
-            (cell.bg, cell.fg)
-        } else {
-            (cell.fg, cell.bg)
-        };
-        let slot = self.shades_for(fg, bg);
-        let glyph = glyph(cell.ch, cell.bold);
-        let bpp = self.format.bytes_per_pixel;
-        let x = col * CELL_WIDTH * bpp;
-        let values = &self.shades[slot].values;
-        for (y, intensities) in glyph.pixels().chunks_exact(glyph.width()).enumerate() {
-            let start = (row * CELL_HEIGHT + y) * self.stride + x;
-            let line = &mut self.back[start..start + CELL_WIDTH * bpp];
-            match bpp {
-                4 => {
-                    for (pixel, &alpha) in line.chunks_exact_mut(4).zip(intensities) {
-                        pixel.copy_from_slice(&values[alpha as usize].to_le_bytes());
-                    }
+    /// Draws the cells of `span` in `row` that differ from what is shown:
+    /// first finds each one's glyph-cache slot, then copies them pixel row by
+    /// pixel row, so that the back buffer is written in address order.
+    fn draw_changes(&mut self, grid: &Grid, row: usize, span: Span) {
+        const BATCH: usize = 64;
+        let end = (span.end as usize).min(grid.cols());
+        let mut col = span.start as usize;
+        while col < end {
+            let mut batch = [(0u16, 0u16); BATCH];
+            let mut count = 0;
+            while col < end && count < BATCH {
+                let cell = effective(grid, row, col, grid.cell(row, col));
+                if self.memory.shown[row * self.cols + col] != cell {
+                    self.memory.shown[row * self.cols + col] = cell;
+                    batch[count] = (col as u16, self.cache_slot(cell) as u16);
+                    count += 1;
+                    let dirty = &mut self.memory.dirty[row];
+                    dirty.start = dirty.start.min(col as u16);
+                    dirty.end = dirty.end.max(col as u16 + 1);
                 }
-                3 => {
-                    for (pixel, &alpha) in line.chunks_exact_mut(3).zip(intensities) {
-                        pixel.copy_from_slice(&values[alpha as usize].to_le_bytes()[..3]);
-                    }
-                }
-                _ => {
-                    for (pixel, &alpha) in line.chunks_exact_mut(2).zip(intensities) {
-                        pixel.copy_from_slice(&values[alpha as usize].to_le_bytes()[..2]);
-                    }
-                }
+                col += 1;
+            }
+            // A row length known at compile time lets each copy be inlined.
+            match self.format.bytes_per_pixel {
+                4 => self.copy_cells::<{ CELL_WIDTH * 4 }>(row, &batch[..count]),
+                3 => self.copy_cells::<{ CELL_WIDTH * 3 }>(row, &batch[..count]),
+                _ => self.copy_cells::<{ CELL_WIDTH * 2 }>(row, &batch[..count]),
             }
         }
     }
 
-    /// The shade table slot for a colour pair, computing it on a miss.
-    fn shades_for(&mut self, fg: Rgb, bg: Rgb) -> usize {
-        if let Some(slot) = self.shades.iter().position(|s| s.fg == fg && s.bg == bg) {
+    /// Copies rendered cells `(column, cache slot)` of text row `row` from the
+    /// glyph cache into the back buffer; `LINE` is one pixel row of a cell.
+    fn copy_cells<const LINE: usize>(&mut self, row: usize, cells: &[(u16, u16)]) {
+        // A cell's pixel rows never straddle the ring's end: the top moves in
+        // whole cells.
+        let first = self.back_row(row * CELL_HEIGHT) * self.stride;
+        for y in 0..CELL_HEIGHT {
+            let line_start = first + y * self.stride;
+            for &(col, slot) in cells {
+                let from = slot as usize * self.cell_bytes + y * LINE;
+                let to = line_start + col as usize * LINE;
+                let source: &[u8; LINE] =
+                    self.memory.glyphs[from..from + LINE].try_into().expect("LINE bytes");
+                let target: &mut [u8; LINE] =
+                    (&mut self.memory.back[to..to + LINE]).try_into().expect("LINE bytes");
+                *target = *source;
+            }
+        }
+    }
+
+    /// The cache slot holding `cell` rendered, rendering it on a miss. The
+    /// cache is 4-way set-associative: a cell can live in any of the four
+    /// slots of its set, so a few colliding cells do not evict each other.
+    fn cache_slot(&mut self, cell: Cell) -> usize {
+        let color = |c: Rgb| (c.r as u64) << 16 | (c.g as u64) << 8 | c.b as u64;
+        let key = cell.ch as u64 | (cell.bold as u64) << 21 | color(cell.fg) << 22 | color(cell.bg) << 46;
+        // Fibonacci hashing: the top bits of the product mix every key bit.
+        let set = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - CACHE_SETS.trailing_zeros())) as usize;
+        let ways = set * CACHE_WAYS..(set + 1) * CACHE_WAYS;
+        if let Some(slot) = ways.clone().find(|&slot| self.memory.cached[slot] == cell) {
             return slot;
         }
-        let slot = self.next_slot;
-        self.next_slot = (slot + 1) % SHADE_SLOTS;
-        self.fill_shades(slot, fg, bg);
+        self.victim = (self.victim + 1) % CACHE_WAYS;
+        let slot = ways.start + self.victim;
+        self.memory.cached[slot] = cell;
+        self.render_glyph(slot, cell);
         slot
     }
 
-    fn fill_shades(&mut self, slot: usize, fg: Rgb, bg: Rgb) {
+    /// Blends the cell's glyph into cache slot `slot`.
+    fn render_glyph(&mut self, slot: usize, cell: Cell) {
+        if (self.shades.fg, self.shades.bg) != (cell.fg, cell.bg) {
+            self.set_shades(cell.fg, cell.bg);
+        }
+        let bpp = self.format.bytes_per_pixel;
+        let glyph = glyph(cell.ch, cell.bold);
+        let target = &mut self.memory.glyphs[slot * self.cell_bytes..(slot + 1) * self.cell_bytes];
+        for (pixel, &alpha) in target.chunks_exact_mut(bpp).zip(glyph.pixels()) {
+            pixel.copy_from_slice(&self.shades.values[alpha as usize].to_le_bytes()[..bpp]);
+        }
+    }
+
+    fn set_shades(&mut self, fg: Rgb, bg: Rgb) {
         let format = self.format;
-        let shades = &mut self.shades[slot];
-        shades.fg = fg;
-        shades.bg = bg;
-        for (alpha, value) in shades.values.iter_mut().enumerate() {
+        self.shades.fg = fg;
+        self.shades.bg = bg;
+        for (alpha, value) in self.shades.values.iter_mut().enumerate() {
             *value = format.encode(blend(fg, bg, alpha as u8));
         }
     }
 
-    /// Copies the changed columns of one text row to the screen.
-    fn flush_span(&mut self, row: usize, span: Span) {
-        let bpp = self.format.bytes_per_pixel;
-        let start = span.start as usize * CELL_WIDTH * bpp;
-        let end = (span.end as usize * CELL_WIDTH * bpp).min(self.stride);
-        for y in row * CELL_HEIGHT..(row + 1) * CELL_HEIGHT {
-            let from = y * self.stride;
-            let to = y * self.screen.pitch;
-            self.screen.bytes[to + start..to + end]
-                .copy_from_slice(&self.back[from + start..from + end]);
+    /// Copies the drawn columns of every row to the screen.
+    fn flush_dirty(&mut self) {
+        let line = CELL_WIDTH * self.format.bytes_per_pixel;
+        for row in 0..self.memory.dirty.len() {
+            let span = core::mem::replace(&mut self.memory.dirty[row], Span::EMPTY);
+            if span.is_empty() {
+                continue;
+            }
+            let (start, end) = (span.start as usize * line, span.end as usize * line);
+            for y in row * CELL_HEIGHT..(row + 1) * CELL_HEIGHT {
+                let (from, to) = (self.back_row(y) * self.stride, y * self.screen.pitch);
+                self.screen.bytes[to + start..to + end]
+                    .copy_from_slice(&self.memory.back[from + start..from + end]);
+            }
         }
     }
 
     /// Copies pixel rows `start..end` to the screen.
     fn flush_rows(&mut self, start: usize, end: usize) {
         for y in start..end.min(self.height) {
-            let from = y * self.stride;
-            let to = y * self.screen.pitch;
+            let (from, to) = (self.back_row(y) * self.stride, y * self.screen.pitch);
             self.screen.bytes[to..to + self.stride]
-                .copy_from_slice(&self.back[from..from + self.stride]);
+                .copy_from_slice(&self.memory.back[from..from + self.stride]);
         }
     }
 
@@ -321,16 +414,25 @@ impl<'a> Renderer<'a> {
     pub fn clear(&mut self, color: Rgb) {
         let value = self.format.encode(color).to_le_bytes();
         let bpp = self.format.bytes_per_pixel;
-        for pixel in self.back[..self.stride * self.height].chunks_exact_mut(bpp) {
+        for pixel in self.memory.back.chunks_exact_mut(bpp) {
             pixel.copy_from_slice(&value[..bpp]);
         }
+        self.top = 0;
         self.flush_rows(0, self.height);
+        self.memory.shown.fill(UNKNOWN);
         self.cursor = None;
     }
 
-    pub fn width(&self) -> usize {
-        self.width
+    /// The back buffer row holding screen pixel row `y`.
+    fn back_row(&self, y: usize) -> usize {
+        let text_height = self.memory.dirty.len() * CELL_HEIGHT;
+        if y < text_height { (self.top + y) % text_height } else { y }
     }
+}
+
+/// The cell as it should look: the cursor's cell is inverted.
+fn effective(grid: &Grid, row: usize, col: usize, cell: Cell) -> Cell {
+    if grid.cursor() == (row, col) { Cell { fg: cell.bg, bg: cell.fg, ..cell } } else { cell }
 }
 
 #[cfg(test)]
@@ -340,11 +442,8 @@ mod tests {
     use crate::console::grid::tests::grid;
     use crate::console::terminal::Terminal;
 
-    const XRGB: (ColorMask, ColorMask, ColorMask) = (
-        ColorMask { size: 8, shift: 16 },
-        ColorMask { size: 8, shift: 8 },
-        ColorMask { size: 8, shift: 0 },
-    );
+    const XRGB: (ColorMask, ColorMask, ColorMask) =
+        (ColorMask { size: 8, shift: 16 }, ColorMask { size: 8, shift: 8 }, ColorMask { size: 8, shift: 0 });
 
     fn format(bpp: u16) -> PixelFormat {
         match bpp {
@@ -371,9 +470,7 @@ mod tests {
             let bpp = self.format.bytes_per_pixel();
             // SAFETY: tests read the leaked front buffer inside its bounds
             // while the renderer is not running.
-            let bytes = unsafe {
-                core::slice::from_raw_parts(self.bytes.add(y * self.pitch + x * bpp), bpp)
-            };
+            let bytes = unsafe { core::slice::from_raw_parts(self.bytes.add(y * self.pitch + x * bpp), bpp) };
             let mut value = [0u8; 4];
             value[..bpp].copy_from_slice(bytes);
             u32::from_le_bytes(value)
@@ -388,12 +485,21 @@ mod tests {
                     let alpha = glyph.pixels()[y * glyph.width() + x];
                     let expected = self.format.encode(blend(fg, bg, alpha));
                     let actual = self.pixel(col * CELL_WIDTH + x, row * CELL_HEIGHT + y);
-                    assert_eq!(
-                        actual, expected,
-                        "cell ({row},{col}) '{ch}' pixel ({x},{y})"
-                    );
+                    assert_eq!(actual, expected, "cell ({row},{col}) '{ch}' pixel ({x},{y})");
                 }
             }
+        }
+    }
+
+    /// Renderer memory from leaked vectors, for tests and benchmarks.
+    pub fn leaked_memory(format: PixelFormat, width: usize, height: usize) -> Memory<'static> {
+        let needs = Renderer::needs(format, width, height);
+        Memory {
+            back: Box::leak(vec![0; needs.back].into_boxed_slice()),
+            shown: Box::leak(vec![Cell::BLANK; needs.cells].into_boxed_slice()),
+            dirty: Box::leak(vec![Span::EMPTY; needs.rows].into_boxed_slice()),
+            cached: Box::leak(vec![Cell::BLANK; needs.cache_slots].into_boxed_slice()),
+            glyphs: Box::leak(vec![0; needs.glyphs].into_boxed_slice()),
         }
     }
 
@@ -401,29 +507,11 @@ mod tests {
     fn renderer(bpp: u16, width: usize, height: usize) -> (Renderer<'static>, Front) {
         let format = format(bpp);
         let pitch = width * format.bytes_per_pixel() + 64;
-        let back = Box::leak(
-            vec![0u8; Renderer::back_buffer_len(format, width, height)].into_boxed_slice(),
-        );
         let front = Box::leak(vec![0u8; pitch * height].into_boxed_slice());
         let bytes = front.as_ptr();
-        let renderer = Renderer::new(
-            format,
-            width,
-            height,
-            back,
-            Screen {
-                bytes: front,
-                pitch,
-            },
-        );
-        (
-            renderer,
-            Front {
-                bytes,
-                pitch,
-                format,
-            },
-        )
+        let memory = leaked_memory(format, width, height);
+        let renderer = Renderer::new(format, (width, height), memory, Screen { bytes: front, pitch });
+        (renderer, Front { bytes, pitch, format })
     }
 
     #[test]
@@ -468,10 +556,7 @@ mod tests {
 
     #[test]
     fn missing_characters_show_the_replacement_glyph() {
-        assert_eq!(
-            glyph('\u{4e2d}', false).pixels(),
-            glyph('\u{fffd}', false).pixels()
-        );
+        assert_eq!(glyph('\u{4e2d}', false).pixels(), glyph('\u{fffd}', false).pixels());
     }
 
     #[test]
@@ -490,17 +575,35 @@ mod tests {
     }
 
     #[test]
+    fn scrolling_lines_that_share_nothing_is_drawn_correctly() {
+        // Every cell changes on each scroll, so the renderer moves the picture.
+        let (mut r, front) = renderer(32, 7 * 8, 16 * 4);
+        let mut t = Terminal::new(grid(8, 4));
+        let lines = ["AAAAAAAA", "bbbbbbbb", "CCCCCCCC", "dddddddd", "EEEEEEEE", "ffffffff"];
+        for (i, line) in lines.iter().enumerate() {
+            t.write(line.as_bytes());
+            if i + 1 < lines.len() {
+                t.write(b"\n");
+            }
+            r.update(t.grid_mut());
+        }
+        for (row, line) in lines[2..].iter().enumerate() {
+            for (col, ch) in line.chars().enumerate().take(7) {
+                front.assert_cell((row, col), ch, DEFAULT_FG, DEFAULT_BG);
+            }
+        }
+        // The cursor stays on the last column until the next character.
+        front.assert_cell((3, 7), 'f', DEFAULT_BG, DEFAULT_FG);
+    }
+
+    #[test]
     fn only_changed_cells_are_copied_to_the_screen() {
         let (mut r, front) = renderer(32, 70, 32);
         let mut t = Terminal::new(grid(10, 2));
         r.update(t.grid_mut());
         // Scribble on the screen: an update must leave unchanged cells alone.
         // SAFETY: the leaked front buffer is in bounds and not in use.
-        unsafe {
-            (front.bytes as *mut u8)
-                .add(front.pitch * 20 + 4 * 60)
-                .write(0xab)
-        };
+        unsafe { (front.bytes as *mut u8).add(front.pitch * 20 + 4 * 60).write(0xab) };
         t.write(b"x");
         r.update(t.grid_mut());
         assert_eq!(front.pixel(60, 20) & 0xff, 0xab);

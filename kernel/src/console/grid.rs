@@ -14,21 +14,11 @@ pub struct Cell {
 }
 
 impl Cell {
-    pub const BLANK: Cell = Cell {
-        ch: ' ',
-        fg: DEFAULT_FG,
-        bg: DEFAULT_BG,
-        bold: false,
-    };
+    pub const BLANK: Cell = Cell { ch: ' ', fg: DEFAULT_FG, bg: DEFAULT_BG, bold: false };
 
     /// A space in the given background, as erasing leaves it.
     pub const fn blank(bg: Rgb) -> Cell {
-        Cell {
-            ch: ' ',
-            fg: DEFAULT_FG,
-            bg,
-            bold: false,
-        }
+        Cell { ch: ' ', fg: DEFAULT_FG, bg, bold: false }
     }
 }
 
@@ -40,10 +30,7 @@ pub struct Span {
 }
 
 impl Span {
-    pub const EMPTY: Span = Span {
-        start: u16::MAX,
-        end: 0,
-    };
+    pub const EMPTY: Span = Span { start: u16::MAX, end: 0 };
 
     pub fn is_empty(&self) -> bool {
         self.start >= self.end
@@ -81,27 +68,12 @@ pub struct Grid<'a> {
 impl<'a> Grid<'a> {
     /// `cells` must hold `cols * rows` cells and `spans` one per row.
     pub fn new(cols: usize, rows: usize, cells: &'a mut [Cell], spans: &'a mut [Span]) -> Self {
-        assert!(
-            cols > 0 && rows > 0 && cols <= u16::MAX as usize,
-            "grid {cols}x{rows}"
-        );
+        assert!(cols > 0 && rows > 0 && cols <= u16::MAX as usize, "grid {cols}x{rows}");
         let cells = &mut cells[..cols * rows];
         let spans = &mut spans[..rows];
         cells.fill(Cell::BLANK);
-        spans.fill(Span {
-            start: 0,
-            end: cols as u16,
-        });
-        Self {
-            cols,
-            rows,
-            cells,
-            spans,
-            row: 0,
-            col: 0,
-            wrap_pending: false,
-            scrolled: 0,
-        }
+        spans.fill(Span { start: 0, end: cols as u16 });
+        Self { cols, rows, cells, spans, row: 0, col: 0, wrap_pending: false, scrolled: 0 }
     }
 
     pub fn cols(&self) -> usize {
@@ -206,10 +178,7 @@ impl<'a> Grid<'a> {
         self.spans.copy_within(1.., 0);
         let last = self.rows - 1;
         self.cells[last * self.cols..].fill(Cell::BLANK);
-        self.spans[last] = Span {
-            start: 0,
-            end: self.cols as u16,
-        };
+        self.spans[last] = Span { start: 0, end: self.cols as u16 };
         self.scrolled += 1;
     }
 
@@ -224,27 +193,18 @@ impl<'a> Grid<'a> {
 
     /// Marks the whole grid for redrawing (after a console switch, say).
     pub fn damage_all(&mut self) {
-        self.spans.fill(Span {
-            start: 0,
-            end: self.cols as u16,
-        });
+        self.spans.fill(Span { start: 0, end: self.cols as u16 });
     }
 
     /// The changed span of each row since the last [`Grid::take_damage`].
     pub fn damaged_rows(&self) -> impl Iterator<Item = (usize, Span)> + '_ {
-        self.spans
-            .iter()
-            .enumerate()
-            .filter(|(_, span)| !span.is_empty())
-            .map(|(row, span)| (row, *span))
+        self.spans.iter().enumerate().filter(|(_, span)| !span.is_empty()).map(|(row, span)| (row, *span))
     }
 
     /// Returns how far the screen scrolled and forgets all damage; read
     /// [`Grid::damaged_rows`] first.
     pub fn take_damage(&mut self) -> Damage {
-        let damage = Damage {
-            scrolled: core::mem::take(&mut self.scrolled),
-        };
+        let damage = Damage { scrolled: core::mem::take(&mut self.scrolled) };
         self.spans.fill(Span::EMPTY);
         damage
     }
@@ -267,12 +227,7 @@ pub(crate) mod tests {
     }
 
     pub fn text(grid: &Grid, row: usize) -> String {
-        grid.row_cells(row)
-            .iter()
-            .map(|c| c.ch)
-            .collect::<String>()
-            .trim_end()
-            .to_string()
+        grid.row_cells(row).iter().map(|c| c.ch).collect::<String>().trim_end().to_string()
     }
 
     fn write(grid: &mut Grid, s: &str) {
@@ -338,16 +293,10 @@ pub(crate) mod tests {
         let mut g = grid(10, 2);
         write(&mut g, "abc");
         g.backspace();
-        g.put(Cell {
-            ch: 'X',
-            ..Cell::BLANK
-        });
+        g.put(Cell { ch: 'X', ..Cell::BLANK });
         assert_eq!(text(&g, 0), "abX");
         g.carriage_return();
-        g.put(Cell {
-            ch: 'Y',
-            ..Cell::BLANK
-        });
+        g.put(Cell { ch: 'Y', ..Cell::BLANK });
         assert_eq!(text(&g, 0), "YbX");
         g.carriage_return();
         g.backspace();

@@ -18,7 +18,7 @@ use crate::arch::x86_64::vga;
 use crate::boot::{self, BootInfo, Firmware};
 use crate::mem::early;
 use core::fmt::{self, Write};
-use framebuffer::{PixelFormat, Renderer, Screen as FramebufferScreen};
+use framebuffer::{Memory, PixelFormat, Renderer, Screen as FramebufferScreen};
 use grid::{Cell, Grid, Span};
 use spin::Mutex;
 use terminal::Terminal;
@@ -31,10 +31,7 @@ struct Screen {
     output: Output,
 }
 
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one instance, in a static: no heap to box it in"
-)]
+#[expect(clippy::large_enum_variant, reason = "one instance, in a static: no heap to box it in")]
 enum Output {
     Framebuffer(Renderer<'static>),
     VgaText(VgaText),
@@ -83,9 +80,7 @@ pub enum Choice {
 /// does not exist under UEFI, so there `console=vga` is refused.
 pub fn choose(firmware: Firmware, has_framebuffer: bool, wants_vga: bool) -> Choice {
     match (firmware, has_framebuffer, wants_vga) {
-        (Firmware::Bios, has_framebuffer, true) => Choice::VgaText {
-            switch: has_framebuffer,
-        },
+        (Firmware::Bios, has_framebuffer, true) => Choice::VgaText { switch: has_framebuffer },
         (_, true, _) => Choice::Framebuffer,
         (Firmware::Bios, false, false) => Choice::VgaText { switch: false },
         _ => Choice::SerialOnly,
@@ -125,10 +120,7 @@ pub fn init_screen(info: &BootInfo) {
                 log::warn!("VGA text unusable: {reason}; console on serial only");
             }
         }
-        _ => log::info!(
-            "no screen (no framebuffer, and no VGA text mode on {}); serial only",
-            info.firmware
-        ),
+        _ => log::info!("no screen (no framebuffer, and no VGA text mode on {}); serial only", info.firmware),
     }
 }
 
@@ -138,49 +130,37 @@ fn install(mut screen: Screen) {
 }
 
 fn grid(cols: usize, rows: usize) -> Result<Grid<'static>, &'static str> {
-    let cells = early::alloc_slice(cols * rows, Cell::BLANK)
-        .ok_or("out of boot memory for the text grid")?;
-    let spans =
-        early::alloc_slice(rows, Span::EMPTY).ok_or("out of boot memory for the text grid")?;
+    let cells = early::alloc_slice(cols * rows, Cell::BLANK).ok_or("out of boot memory for the text grid")?;
+    let spans = early::alloc_slice(rows, Span::EMPTY).ok_or("out of boot memory for the text grid")?;
     Ok(Grid::new(cols, rows, cells, spans))
 }
 
 /// Installs the framebuffer console, or says why it cannot be used.
 fn framebuffer_screen(fb: &boot::Framebuffer) -> Result<(), &'static str> {
     let format = PixelFormat::new(fb.bpp, fb.red, fb.green, fb.blue).map_err(|_| {
-        log::warn!(
-            "{} bpp framebuffer with masks {:?} {:?} {:?}",
-            fb.bpp,
-            fb.red,
-            fb.green,
-            fb.blue
-        );
+        log::warn!("{} bpp framebuffer with masks {:?} {:?} {:?}", fb.bpp, fb.red, fb.green, fb.blue);
         "unsupported pixel format"
     })?;
     let (width, height) = (fb.width as usize, fb.height as usize);
-    let back = early::alloc_slice(Renderer::back_buffer_len(format, width, height), 0u8)
-        .ok_or("out of boot memory for the back buffer")?;
+    let (cols, rows) = Renderer::grid_size(width, height);
+    let needs = Renderer::needs(format, width, height);
+    let memory = (|| {
+        Some(Memory {
+            back: early::alloc_slice(needs.back, 0u8)?,
+            shown: early::alloc_slice(needs.cells, Cell::BLANK)?,
+            dirty: early::alloc_slice(needs.rows, Span::EMPTY)?,
+            cached: early::alloc_slice(needs.cache_slots, Cell::BLANK)?,
+            glyphs: early::alloc_slice(needs.glyphs, 0u8)?,
+        })
+    })()
+    .ok_or("out of boot memory for the back buffer and glyph cache")?;
     // SAFETY: Limine maps `height` rows of `pitch` bytes of framebuffer at
     // `address`, and only this console writes there.
-    let bytes = unsafe {
-        core::slice::from_raw_parts_mut(fb.address as *mut u8, fb.pitch as usize * height)
-    };
-    let mut renderer = Renderer::new(
-        format,
-        width,
-        height,
-        back,
-        FramebufferScreen {
-            bytes,
-            pitch: fb.pitch as usize,
-        },
-    );
+    let bytes = unsafe { core::slice::from_raw_parts_mut(fb.address as *mut u8, fb.pitch as usize * height) };
+    let screen = FramebufferScreen { bytes, pitch: fb.pitch as usize };
+    let mut renderer = Renderer::new(format, (width, height), memory, screen);
     renderer.clear(color::DEFAULT_BG);
-    let (cols, rows) = Renderer::grid_size(width, height);
-    install(Screen {
-        terminal: Terminal::new(grid(cols, rows)?),
-        output: Output::Framebuffer(renderer),
-    });
+    install(Screen { terminal: Terminal::new(grid(cols, rows)?), output: Output::Framebuffer(renderer) });
     log::info!(
         "framebuffer {width}x{height}, {} bpp, {cols}x{rows} characters, {} KiB of boot memory",
         fb.bpp,
@@ -213,11 +193,7 @@ fn vga_screen(switch: bool) -> Result<(), &'static str> {
                 "VGA text 80x25 on {:04x}:{:04x} ({family:?}){}",
                 device.vendor,
                 device.device,
-                if switch {
-                    ", switched back from the graphics mode Limine set"
-                } else {
-                    ""
-                }
+                if switch { ", switched back from the graphics mode Limine set" } else { "" }
             );
             if family == vga::Family::Other && switch {
                 log::warn!(
@@ -253,12 +229,7 @@ pub fn has_screen() -> bool {
 
 /// Runs `f` on the screen's text grid (tests check what is on screen).
 pub fn with_grid<R>(f: impl FnOnce(&Grid) -> R) -> Option<R> {
-    interrupts::without_interrupts(|| {
-        SCREEN
-            .lock()
-            .as_ref()
-            .map(|screen| f(screen.terminal.grid()))
-    })
+    interrupts::without_interrupts(|| SCREEN.lock().as_ref().map(|screen| f(screen.terminal.grid())))
 }
 
 /// Writes a panic report in red on the screen and plainly on serial, even if
@@ -277,7 +248,7 @@ pub unsafe fn print_panic(args: fmt::Arguments) {
     }
     if let Some(screen) = SCREEN.lock().as_mut() {
         screen.terminal.reset_state();
-        let _ = write!(screen, "\x1b[1;31m{args}\x1b[0m");
+        let _ = write!(screen, "\x1b[91m{args}\x1b[0m");
         screen.update();
     }
 }
@@ -303,22 +274,13 @@ mod tests {
     fn framebuffer_is_preferred_unless_vga_is_asked_for_on_bios() {
         assert_eq!(choose(Firmware::Bios, true, false), Choice::Framebuffer);
         assert_eq!(choose(Firmware::Uefi64, true, false), Choice::Framebuffer);
-        assert_eq!(
-            choose(Firmware::Bios, true, true),
-            Choice::VgaText { switch: true }
-        );
+        assert_eq!(choose(Firmware::Bios, true, true), Choice::VgaText { switch: true });
     }
 
     #[test]
     fn bios_without_framebuffer_uses_vga_text_as_is() {
-        assert_eq!(
-            choose(Firmware::Bios, false, false),
-            Choice::VgaText { switch: false }
-        );
-        assert_eq!(
-            choose(Firmware::Bios, false, true),
-            Choice::VgaText { switch: false }
-        );
+        assert_eq!(choose(Firmware::Bios, false, false), Choice::VgaText { switch: false });
+        assert_eq!(choose(Firmware::Bios, false, true), Choice::VgaText { switch: false });
     }
 
     #[test]

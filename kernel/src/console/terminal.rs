@@ -16,30 +16,12 @@ struct Pen {
 }
 
 impl Pen {
-    const DEFAULT: Pen = Pen {
-        fg: DEFAULT_FG,
-        bg: DEFAULT_BG,
-        bold: false,
-        inverse: false,
-    };
+    const DEFAULT: Pen = Pen { fg: DEFAULT_FG, bg: DEFAULT_BG, bold: false, inverse: false };
 
     fn cell(&self, ch: char) -> Cell {
-        let fg = if self.bold {
-            color::brighten(self.fg)
-        } else {
-            self.fg
-        };
-        let (fg, bg) = if self.inverse {
-            (self.bg, fg)
-        } else {
-            (fg, self.bg)
-        };
-        Cell {
-            ch,
-            fg,
-            bg,
-            bold: self.bold,
-        }
+        let fg = if self.bold { color::brighten(self.fg) } else { self.fg };
+        let (fg, bg) = if self.inverse { (self.bg, fg) } else { (fg, self.bg) };
+        Cell { ch, fg, bg, bold: self.bold }
     }
 }
 
@@ -51,11 +33,7 @@ pub struct Terminal<'a> {
 
 impl<'a> Terminal<'a> {
     pub fn new(grid: Grid<'a>) -> Self {
-        Self {
-            grid,
-            parser: Parser::new(),
-            pen: Pen::DEFAULT,
-        }
+        Self { grid, parser: Parser::new(), pen: Pen::DEFAULT }
     }
 
     pub fn grid(&self) -> &Grid<'a> {
@@ -68,10 +46,7 @@ impl<'a> Terminal<'a> {
 
     /// Feeds bytes; a sequence split across calls is carried over.
     pub fn write(&mut self, bytes: &[u8]) {
-        let mut performer = Performer {
-            grid: &mut self.grid,
-            pen: &mut self.pen,
-        };
+        let mut performer = Performer { grid: &mut self.grid, pen: &mut self.pen };
         self.parser.advance(&mut performer, bytes);
     }
 
@@ -113,9 +88,7 @@ impl Perform for Performer<'_, '_> {
         let (rows, cols, bg) = (self.grid.rows(), self.grid.cols(), self.pen.bg);
         match action {
             'm' => sgr(self.pen, params),
-            'H' | 'f' => self
-                .grid
-                .set_cursor(count(0) as usize - 1, count(1) as usize - 1),
+            'H' | 'f' => self.grid.set_cursor(count(0) as usize - 1, count(1) as usize - 1),
             'A' => self.grid.move_cursor(-count(0), 0),
             'B' => self.grid.move_cursor(count(0), 0),
             'C' => self.grid.move_cursor(0, count(0)),
@@ -145,11 +118,7 @@ impl Perform for Performer<'_, '_> {
 
 /// Parameter `i` (its first value), 0 when absent.
 fn nth(params: &Params, i: usize) -> u16 {
-    params
-        .iter()
-        .nth(i)
-        .and_then(|group| group.first().copied())
-        .unwrap_or(0)
+    params.iter().nth(i).and_then(|group| group.first().copied()).unwrap_or(0)
 }
 
 /// Select Graphic Rendition: `ESC [ ... m`.
@@ -179,11 +148,7 @@ fn sgr(pen: &mut Pen, params: &Params) {
                     extended_color_from(&mut groups)
                 };
                 if let Some(color) = color {
-                    if n == 38 {
-                        pen.fg = color
-                    } else {
-                        pen.bg = color
-                    }
+                    if n == 38 { pen.fg = color } else { pen.bg = color }
                 }
             }
             _ => {}
@@ -291,10 +256,7 @@ mod tests {
         t.write(b"\x1b[1K");
         assert_eq!(text(t.grid(), 1), "");
         t.write(b"\x1b[1;3H\x1b[J");
-        assert_eq!(
-            (text(t.grid(), 0).as_str(), text(t.grid(), 2).as_str()),
-            ("aa", "")
-        );
+        assert_eq!((text(t.grid(), 0).as_str(), text(t.grid(), 2).as_str()), ("aa", ""));
         t.write(b"\x1b[2J");
         assert_eq!(text(t.grid(), 0), "");
     }

@@ -56,12 +56,7 @@ pub fn font() -> [[u8; 16]; 256] {
             _ => continue,
         };
         let glyph = glyph(ch, false);
-        for (row, pixels) in glyph
-            .pixels()
-            .chunks_exact(glyph.width())
-            .enumerate()
-            .take(16)
-        {
+        for (row, pixels) in glyph.pixels().chunks_exact(glyph.width()).enumerate().take(16) {
             bitmap[row] = pixels
                 .iter()
                 .take(8)
@@ -97,10 +92,7 @@ impl VgaText {
     /// `buffer` must be the virtual address of physical 0xb8000 (80x25
     /// entries), used by nothing else.
     pub unsafe fn new(buffer: *mut u16, has_adapter: bool) -> Self {
-        Self {
-            buffer,
-            has_adapter,
-        }
+        Self { buffer, has_adapter }
     }
 
     /// Writes the grid's changes into the buffer and moves the cursor.
@@ -139,30 +131,12 @@ mod tests {
 
     #[test]
     fn attributes_use_vga_colour_order() {
-        let cell = Cell {
-            ch: 'x',
-            fg: PALETTE[1],
-            bg: PALETTE[4],
-            bold: false,
-        };
+        let cell = Cell { ch: 'x', fg: PALETTE[1], bg: PALETTE[4], bold: false };
         // ANSI red is VGA 4, ANSI blue is VGA 1.
         assert_eq!(entry(cell), 0x1478);
-        let bright = Cell {
-            ch: 'x',
-            fg: PALETTE[11],
-            bg: DEFAULT_BG,
-            bold: true,
-        };
+        let bright = Cell { ch: 'x', fg: PALETTE[11], bg: DEFAULT_BG, bold: true };
         assert_eq!(entry(bright) >> 8, 0x0e);
-        assert_eq!(
-            entry(Cell {
-                ch: ' ',
-                fg: DEFAULT_FG,
-                bg: DEFAULT_BG,
-                bold: false
-            }),
-            0x0720
-        );
+        assert_eq!(entry(Cell { ch: ' ', fg: DEFAULT_FG, bg: DEFAULT_BG, bold: false }), 0x0720);
     }
 
     #[test]

@@ -45,15 +45,8 @@ pub fn init(info: &BootInfo) {
         .max_by_key(|entry| entry.length);
     if let Some(entry) = largest {
         let top = entry.base + entry.length;
-        let carve = Carve {
-            base: entry.base,
-            top,
-        };
-        *REGION.lock() = Some(Boot {
-            carve,
-            initial_top: top,
-            hhdm: info.hhdm_offset,
-        });
+        let carve = Carve { base: entry.base, top };
+        *REGION.lock() = Some(Boot { carve, initial_top: top, hhdm: info.hhdm_offset });
     }
 }
 
@@ -79,10 +72,7 @@ pub fn alloc_slice<T: Copy>(count: usize, value: T) -> Option<&'static mut [T]> 
 
 /// Bytes carved so far.
 pub fn used() -> u64 {
-    REGION
-        .lock()
-        .as_ref()
-        .map_or(0, |boot| boot.initial_top - boot.carve.top)
+    REGION.lock().as_ref().map_or(0, |boot| boot.initial_top - boot.carve.top)
 }
 
 #[cfg(test)]
@@ -91,10 +81,7 @@ mod tests {
 
     #[test]
     fn carves_downward_aligned_and_never_below_the_base() {
-        let mut carve = Carve {
-            base: 0x10_0000,
-            top: 0x20_0000,
-        };
+        let mut carve = Carve { base: 0x10_0000, top: 0x20_0000 };
         assert_eq!(carve.take(0x1800, 0x1000), Some(0x1f_e000));
         assert_eq!(carve.take(0x10, 0x1000), Some(0x1f_d000));
         assert_eq!(carve.take(0x20_0000, 0x1000), None);

@@ -1,8 +1,9 @@
 //! The cargo and make side: host unit tests, test-kernel binaries, their ISOs.
 
-use crate::seconds_since;
+use crate::{qemu::Firmware, seconds_since};
 use std::{
-    path::PathBuf,
+    fs,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
     time::Instant,
 };
@@ -29,22 +30,12 @@ pub fn host_unit_tests() -> HostTests {
     let (ok, log) = match output {
         Ok(output) => (
             output.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ),
+            format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
         ),
         Err(error) => (false, format!("could not run cargo: {error}")),
     };
     let (passed, failed) = count_results(&log);
-    HostTests {
-        passed,
-        failed,
-        ok,
-        seconds: seconds_since(start),
-        log,
-    }
+    HostTests { passed, failed, ok, seconds: seconds_since(start), log }
 }
 
 /// Sums the `test result: ... N passed; M failed; ...` lines of cargo test.
@@ -68,19 +59,43 @@ fn count_results(log: &str) -> (usize, usize) {
 pub struct TestKernel {
     pub name: String,
     pub elf: PathBuf,
+    pub settings: Settings,
+}
+
+/// How a test kernel wants to be booted, from `// runner:` lines in its
+/// source: `// runner: firmware=bios` (or `uefi`; default both) and
+/// `// runner: qemu-args=...` (extra QEMU arguments, split at spaces).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub firmwares: Vec<Firmware>,
+    pub qemu_args: Vec<String>,
+}
+
+fn settings(source: &str) -> Result<Settings, String> {
+    let mut settings = Settings { firmwares: Firmware::ALL.to_vec(), qemu_args: Vec::new() };
+    for line in source.lines() {
+        let Some(directive) = line.trim().strip_prefix("// runner:") else {
+            continue;
+        };
+        match directive.trim().split_once('=') {
+            Some(("firmware", "bios")) => settings.firmwares = vec![Firmware::Bios],
+            Some(("firmware", "uefi")) => settings.firmwares = vec![Firmware::Uefi],
+            Some(("qemu-args", args)) => settings.qemu_args.extend(args.split_whitespace().map(String::from)),
+            _ => return Err(format!("unknown runner directive `{}`", line.trim())),
+        }
+    }
+    Ok(settings)
+}
+
+fn settings_of(path: &Path) -> Result<Settings, String> {
+    let source = fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))?;
+    settings(&source).map_err(|error| format!("{}: {error}", path.display()))
 }
 
 /// Builds the test kernels under `tests/kernels` and lists their binaries.
 pub fn test_kernels() -> Result<Vec<TestKernel>, String> {
     let output = Command::new("cargo")
-        .args([
-            "test",
-            "-p",
-            "test-kernels",
-            "--no-run",
-            "--target",
-            KERNEL_TARGET,
-        ])
+        .args(["test", "-p", "test-kernels", "--no-run", "--target", KERNEL_TARGET])
         .args(["--message-format", "json-render-diagnostics"])
         .stdin(Stdio::null())
         .output()
@@ -93,18 +108,16 @@ pub fn test_kernels() -> Result<Vec<TestKernel>, String> {
         let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        let is_test = message["target"]["kind"]
-            .as_array()
-            .is_some_and(|kinds| kinds.iter().any(|kind| kind == "test"));
-        if let (Some(name), Some(elf), true) = (
+        let is_test =
+            message["target"]["kind"].as_array().is_some_and(|kinds| kinds.iter().any(|kind| kind == "test"));
+        if let (Some(name), Some(elf), Some(source), true) = (
             message["target"]["name"].as_str(),
             message["executable"].as_str(),
+            message["target"]["src_path"].as_str(),
             is_test,
         ) {
-            kernels.push(TestKernel {
-                name: name.to_string(),
-                elf: PathBuf::from(elf),
-            });
+            let settings = settings_of(Path::new(source))?;
+            kernels.push(TestKernel { name: name.to_string(), elf: PathBuf::from(elf), settings });
         }
     }
     if kernels.is_empty() {
@@ -114,33 +127,41 @@ pub fn test_kernels() -> Result<Vec<TestKernel>, String> {
     Ok(kernels)
 }
 
-/// Wraps a test kernel into a bootable ISO with the Makefile's `image` recipe,
-/// the same one that builds the real kernel's ISO.
-pub fn iso_for(kernel: &TestKernel) -> Result<PathBuf, String> {
-    let iso = PathBuf::from(TEST_ISO_DIR).join(format!("{}.iso", kernel.name));
-    std::fs::create_dir_all(TEST_ISO_DIR).map_err(|error| format!("{TEST_ISO_DIR}: {error}"))?;
+/// Wraps a kernel into a bootable ISO named `name` with the Makefile's
+/// `image` recipe, the same one that builds the real kernel's ISO, and the
+/// Limine configuration `conf`.
+pub fn iso_for(name: &str, elf: &Path, conf: &Path) -> Result<PathBuf, String> {
+    let iso = PathBuf::from(TEST_ISO_DIR).join(format!("{name}.iso"));
+    fs::create_dir_all(TEST_ISO_DIR).map_err(|error| format!("{TEST_ISO_DIR}: {error}"))?;
     let output = Command::new("make")
         .arg("-s")
         .arg("image")
-        .arg(format!("KERNEL_ELF={}", kernel.elf.display()))
+        .arg(format!("KERNEL_ELF={}", elf.display()))
         .arg(format!("ISO={}", iso.display()))
+        .arg(format!("LIMINE_CONF={}", conf.display()))
         .stdin(Stdio::null())
         .output()
         .map_err(|error| format!("could not run make: {error}"))?;
     if output.status.success() {
         Ok(iso)
     } else {
-        Err(format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ))
+        Err(format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
     }
+}
+
+/// `limine.conf` with its second entry (the VGA text console) as default.
+pub fn vga_entry_conf() -> Result<PathBuf, String> {
+    let conf = fs::read_to_string("limine.conf").map_err(|error| format!("limine.conf: {error}"))?;
+    let path = PathBuf::from(TEST_ISO_DIR).join("limine-vga.conf");
+    fs::create_dir_all(TEST_ISO_DIR).map_err(|error| format!("{TEST_ISO_DIR}: {error}"))?;
+    fs::write(&path, format!("default_entry: 2\n{conf}"))
+        .map_err(|error| format!("{}: {error}", path.display()))?;
+    Ok(path)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::count_results;
+    use super::*;
 
     #[test]
     fn sums_every_result_line() {
@@ -151,10 +172,17 @@ mod tests {
     }
 
     #[test]
+    fn runner_directives_set_firmware_and_qemu_arguments() {
+        let source = "//! doc\n// runner: firmware=bios\n// runner: qemu-args=-vga none\nfn main() {}\n";
+        let parsed = settings(source).unwrap();
+        assert_eq!(parsed.firmwares, vec![Firmware::Bios]);
+        assert_eq!(parsed.qemu_args, vec!["-vga", "none"]);
+        assert_eq!(settings("fn f() {}").unwrap().firmwares, Firmware::ALL.to_vec());
+        assert!(settings("// runner: firmwares=bios").is_err());
+    }
+
+    #[test]
     fn a_log_without_results_counts_nothing() {
-        assert_eq!(
-            count_results("error[E0425]: cannot find value `x`\n"),
-            (0, 0)
-        );
+        assert_eq!(count_results("error[E0425]: cannot find value `x`\n"), (0, 0));
     }
 }

@@ -9,7 +9,7 @@ use qemu::{Boot, Expect, Firmware, Medium, Outcome};
 use std::{
     collections::VecDeque,
     env,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::ExitCode,
     sync::{Arc, Mutex, mpsc},
     thread,
@@ -20,7 +20,9 @@ use std::{
 const IDLE_LINE: &str = "boot complete, entering the idle loop";
 
 struct Options {
+    /// The real kernel's ISO and ELF.
     iso: PathBuf,
+    kernel: PathBuf,
     qemu: qemu::Settings,
     filter: Option<String>,
     jobs: usize,
@@ -32,7 +34,7 @@ fn main() -> ExitCode {
         Err(message) => {
             eprintln!("test-runner: {message}");
             eprintln!(
-                "usage: test-runner --iso ISO --ovmf-code FILE --ovmf-vars FILE \
+                "usage: test-runner --iso ISO --kernel ELF --ovmf-code FILE --ovmf-vars FILE \
                  [--accel tcg|kvm] [--filter TEXT] [--jobs N]"
             );
             return ExitCode::from(2);
@@ -47,12 +49,13 @@ fn main() -> ExitCode {
     match build::test_kernels() {
         Ok(kernels) => {
             for kernel in kernels {
-                match build::iso_for(&kernel) {
-                    Ok(iso) => boots.extend(Firmware::ALL.map(|firmware| Boot {
+                match build::iso_for(&kernel.name, &kernel.elf, Path::new("limine.conf")) {
+                    Ok(iso) => boots.extend(kernel.settings.firmwares.iter().map(|&firmware| Boot {
                         name: kernel.name.clone(),
                         iso: iso.clone(),
                         firmware,
                         medium: Medium::Cd,
+                        qemu_args: kernel.settings.qemu_args.clone(),
                         expect: Expect::ExitSuccess,
                     })),
                     Err(log) => tally.fail(&format!("image  {}", kernel.name), &log),
@@ -60,6 +63,19 @@ fn main() -> ExitCode {
             }
         }
         Err(log) => tally.fail("build  test kernels", &log),
+    }
+    // The second limine.conf entry, console=vga, on the adapters whose way
+    // back to text mode the kernel knows (std = Bochs DISPI, and Cirrus).
+    match build::vga_entry_conf().and_then(|conf| build::iso_for("ember-vga", &options.kernel, &conf)) {
+        Ok(iso) => boots.extend(["std", "cirrus"].map(|adapter| Boot {
+            name: format!("vga_text_mode_{adapter}"),
+            iso: iso.clone(),
+            firmware: Firmware::Bios,
+            medium: Medium::Cd,
+            qemu_args: vec!["-vga".into(), adapter.into()],
+            expect: Expect::VgaTextLine(IDLE_LINE),
+        })),
+        Err(log) => tally.fail("image  ember-vga", &log),
     }
     let mut product = vec![(Firmware::Bios, Medium::Cd), (Firmware::Uefi, Medium::Cd)];
     product.push((Firmware::Uefi, Medium::UsbStick));
@@ -76,6 +92,7 @@ fn main() -> ExitCode {
         iso: options.iso.clone(),
         firmware,
         medium,
+        qemu_args: Vec::new(),
         expect: Expect::SerialLine(IDLE_LINE),
     }));
     if let Some(filter) = &options.filter {
@@ -84,11 +101,7 @@ fn main() -> ExitCode {
 
     run_boots(boots, &options, &mut tally);
     println!("{} passed, {} failed", tally.passed, tally.failed);
-    if tally.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if tally.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 /// Boots in parallel (QEMU under TCG keeps one core busy per boot) and prints
@@ -126,11 +139,7 @@ struct Tally {
 
 impl Tally {
     fn add_host(&mut self, host: &build::HostTests) {
-        let status = if host.failed == 0 && host.ok {
-            "PASS"
-        } else {
-            "FAIL"
-        };
+        let status = if host.failed == 0 && host.ok { "PASS" } else { "FAIL" };
         println!(
             "{status}  host      unit tests              {:>3} passed, {} failed  {:>5.1}s",
             host.passed, host.failed, host.seconds
@@ -184,7 +193,7 @@ fn print_tail(log: &str) {
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
-    let (mut iso, mut code, mut vars) = (None, None, None);
+    let (mut iso, mut kernel, mut code, mut vars) = (None, None, None, None);
     let mut accel = "tcg".to_string();
     let mut filter = None;
     let mut jobs = thread::available_parallelism().map_or(1, |n| n.get());
@@ -192,14 +201,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--iso" => iso = Some(PathBuf::from(value()?)),
+            "--kernel" => kernel = Some(PathBuf::from(value()?)),
             "--ovmf-code" => code = Some(PathBuf::from(value()?)),
             "--ovmf-vars" => vars = Some(PathBuf::from(value()?)),
             "--accel" => accel = value()?,
             "--filter" => filter = Some(value()?).filter(|f| !f.is_empty()),
             "--jobs" => {
-                jobs = value()?
-                    .parse()
-                    .map_err(|_| "--jobs takes a positive number")?;
+                jobs = value()?.parse().map_err(|_| "--jobs takes a positive number")?;
                 jobs = jobs.max(1);
             }
             other => return Err(format!("unknown argument {other}")),
@@ -207,6 +215,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
     }
     Ok(Options {
         iso: iso.ok_or("--iso is required")?,
+        kernel: kernel.ok_or("--kernel is required")?,
         qemu: qemu::Settings {
             accel,
             ovmf_code: code.ok_or("--ovmf-code is required")?,

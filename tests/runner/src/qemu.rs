@@ -2,9 +2,11 @@
 //! (isa-debug-exit) or from a line on its serial output.
 
 use crate::seconds_since;
+use serde_json::{Value, json};
 use std::{
     fs,
-    io::Read,
+    io::{BufRead, BufReader, Read, Write},
+    os::unix::net::UnixStream,
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
     sync::{
@@ -84,6 +86,10 @@ pub enum Expect {
     ExitSuccess,
     /// This line appears on serial (the kernel then runs on; QEMU is stopped).
     SerialLine(&'static str),
+    /// The line appears on serial, and then the screen, read through QEMU's
+    /// monitor (QMP), is a 720x400 VGA text screen whose text buffer at
+    /// 0xb8000 holds the line.
+    VgaTextLine(&'static str),
 }
 
 pub struct Boot {
@@ -91,6 +97,8 @@ pub struct Boot {
     pub iso: PathBuf,
     pub firmware: Firmware,
     pub medium: Medium,
+    /// Extra QEMU arguments (`-vga cirrus`, say).
+    pub qemu_args: Vec<String>,
     pub expect: Expect,
 }
 
@@ -115,10 +123,7 @@ pub fn run(boot: &Boot, settings: &Settings) -> Outcome {
         if serial.contains(boot.firmware.banner()) {
             Ok(summary)
         } else {
-            Err(format!(
-                "the boot banner does not say \"{}\"",
-                boot.firmware.banner()
-            ))
+            Err(format!("the boot banner does not say \"{}\"", boot.firmware.banner()))
         }
     });
     let mut log = serial;
@@ -130,12 +135,7 @@ pub fn run(boot: &Boot, settings: &Settings) -> Outcome {
         Ok(summary) => (true, summary),
         Err(summary) => (false, summary),
     };
-    Outcome {
-        passed,
-        summary,
-        seconds: seconds_since(start),
-        log,
-    }
+    Outcome { passed, summary, seconds: seconds_since(start), log }
 }
 
 type Watched = (Result<String, String>, String, String);
@@ -144,25 +144,15 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
     let mut command = Command::new("qemu-system-x86_64");
     command
         .args(["-m", "256M", "-accel", &settings.accel])
-        .args([
-            "-display",
-            "none",
-            "-monitor",
-            "none",
-            "-serial",
-            "stdio",
-            "-no-reboot",
-        ])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
+        .args(["-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+        .args(&boot.qemu_args);
     match boot.medium {
         Medium::Cd => command.args(["-boot", "d", "-cdrom"]).arg(&boot.iso),
         Medium::UsbStick => command
             .args(["-device", "qemu-xhci", "-device", "usb-storage,drive=stick"])
             .arg("-drive")
-            .arg(format!(
-                "if=none,id=stick,format=raw,snapshot=on,file={}",
-                boot.iso.display()
-            )),
+            .arg(format!("if=none,id=stick,format=raw,snapshot=on,file={}", boot.iso.display())),
     };
     if boot.firmware == Firmware::Uefi {
         fs::copy(&settings.ovmf_vars, vars)
@@ -172,6 +162,10 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
             .arg(pflash(0, &settings.ovmf_code, true))
             .arg("-drive")
             .arg(pflash(1, vars, false));
+    }
+    let qmp_socket = std::env::temp_dir().join(format!("ember-qmp-{}-{}.sock", std::process::id(), unique()));
+    if let Expect::VgaTextLine(_) = boot.expect {
+        command.arg("-qmp").arg(format!("unix:{},server=on,wait=off", qmp_socket.display()));
     }
     let mut child = command
         .stdin(Stdio::null())
@@ -190,6 +184,16 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
         {
             stop(&mut child);
             break Ok(format!("saw \"{line}\""));
+        }
+        if let Expect::VgaTextLine(line) = boot.expect
+            && serial.contains(line)
+        {
+            // The screen is written just after serial; give it a moment.
+            thread::sleep(Duration::from_millis(200));
+            let checked = check_vga_text(&qmp_socket, line);
+            stop(&mut child);
+            let _ = fs::remove_file(&qmp_socket);
+            break checked;
         }
         match child.try_wait() {
             Ok(Some(status)) => break judge_exit(status, &boot.expect),
@@ -221,9 +225,7 @@ fn judge_exit(status: ExitStatus, expect: &Expect) -> Result<String, String> {
 /// "LIMINE") into the image's MBR, without which BIOS cannot boot it as a disk.
 pub fn bios_installed(iso: &Path) -> bool {
     let mut sector = [0u8; 11];
-    fs::File::open(iso)
-        .and_then(|mut file| file.read_exact(&mut sector))
-        .is_ok()
+    fs::File::open(iso).and_then(|mut file| file.read_exact(&mut sector)).is_ok()
         && &sector[3..9] == b"LIMINE"
 }
 
@@ -234,22 +236,116 @@ fn stop(child: &mut Child) {
 
 fn pflash(unit: u8, file: &Path, readonly: bool) -> String {
     let readonly = if readonly { ",readonly=on" } else { "" };
-    format!(
-        "if=pflash,format=raw,unit={unit}{readonly},file={}",
-        file.display()
-    )
+    format!("if=pflash,format=raw,unit={unit}{readonly},file={}", file.display())
+}
+
+/// A number not used before in this run, for scratch file names.
+fn unique() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Physical address and size of the VGA text buffer (80x25 entries).
+const VGA_TEXT: (u64, usize) = (0xb8000, 80 * 25 * 2);
+
+/// Reads the screen through QMP: `screendump` must be a 720x400 image (the
+/// 80x25 text mode with 9x16 cells) and the text buffer must hold `line`.
+fn check_vga_text(socket: &Path, line: &str) -> Result<String, String> {
+    let n = unique();
+    let png = std::env::temp_dir().join(format!("ember-screen-{}-{n}.png", std::process::id()));
+    let memory = std::env::temp_dir().join(format!("ember-b8000-{}-{n}.bin", std::process::id()));
+    let result = (|| {
+        let mut monitor = Qmp::connect(socket)?;
+        monitor.execute(json!({"execute": "screendump", "arguments": {"filename": png, "format": "png"}}))?;
+        monitor.execute(json!({"execute": "pmemsave",
+            "arguments": {"val": VGA_TEXT.0, "size": VGA_TEXT.1, "filename": memory}}))?;
+        let image = fs::read(&png).map_err(|error| format!("reading the screendump: {error}"))?;
+        let (width, height) = png_size(&image).ok_or("the screendump is not a PNG")?;
+        if (width, height) != (720, 400) {
+            return Err(format!("the screen is {width}x{height}, not the 720x400 of VGA text mode"));
+        }
+        let buffer = fs::read(&memory).map_err(|error| format!("reading the text buffer: {error}"))?;
+        let text = text_rows(&buffer);
+        if text.iter().any(|row| row.contains(line)) {
+            Ok(format!("720x400 text screen, 0xb8000 holds \"{line}\""))
+        } else {
+            Err(format!("0xb8000 does not hold \"{line}\"; it reads:\n{}", text.join("\n")))
+        }
+    })();
+    let _ = fs::remove_file(&png);
+    let _ = fs::remove_file(&memory);
+    result
+}
+
+/// Width and height from a PNG's header.
+fn png_size(image: &[u8]) -> Option<(u32, u32)> {
+    if image.len() < 24 || &image[..8] != b"\x89PNG\r\n\x1a\n" || &image[12..16] != b"IHDR" {
+        return None;
+    }
+    let be = |at: usize| u32::from_be_bytes(image[at..at + 4].try_into().expect("4 bytes"));
+    Some((be(16), be(20)))
+}
+
+/// The characters of an 80-column text buffer (code, attribute pairs), row
+/// by row, as Latin-1.
+fn text_rows(buffer: &[u8]) -> Vec<String> {
+    buffer.chunks(160).map(|row| row.iter().step_by(2).map(|&code| code as char).collect()).collect()
+}
+
+/// A QEMU Machine Protocol connection.
+struct Qmp {
+    writer: UnixStream,
+    reader: BufReader<UnixStream>,
+}
+
+impl Qmp {
+    /// Connects (QEMU may still be creating the socket) and leaves the
+    /// negotiation mode.
+    fn connect(socket: &Path) -> Result<Self, String> {
+        let start = Instant::now();
+        let stream = loop {
+            match UnixStream::connect(socket) {
+                Ok(stream) => break stream,
+                Err(error) if start.elapsed() > Duration::from_secs(5) => {
+                    return Err(format!("connecting to QMP at {}: {error}", socket.display()));
+                }
+                Err(_) => thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|error| error.to_string())?;
+        let reader = BufReader::new(stream.try_clone().map_err(|error| error.to_string())?);
+        let mut qmp = Self { writer: stream, reader };
+        qmp.read_message()?;
+        qmp.execute(json!({"execute": "qmp_capabilities"}))?;
+        Ok(qmp)
+    }
+
+    /// Sends a command and waits for its answer, skipping events.
+    fn execute(&mut self, command: Value) -> Result<Value, String> {
+        writeln!(self.writer, "{command}").map_err(|error| format!("QMP: {error}"))?;
+        loop {
+            let message = self.read_message()?;
+            if let Some(error) = message.get("error") {
+                return Err(format!("QMP {}: {error}", command["execute"]));
+            }
+            if let Some(answer) = message.get("return") {
+                return Ok(answer.clone());
+            }
+        }
+    }
+
+    fn read_message(&mut self) -> Result<Value, String> {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).map_err(|error| format!("QMP: {error}"))?;
+        serde_json::from_str(&line).map_err(|error| format!("QMP sent {line:?}: {error}"))
+    }
 }
 
 /// A per-boot copy of the UEFI variable store: OVMF writes to it, and
 /// parallel boots must not share one.
 fn scratch_vars_path(boot: &Boot) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!(
-        "ember-ovmf-vars-{}-{}-{n}.fd",
-        std::process::id(),
-        boot.name
-    ))
+    let n = unique();
+    std::env::temp_dir().join(format!("ember-ovmf-vars-{}-{}-{n}.fd", std::process::id(), boot.name))
 }
 
 /// Collects a pipe's bytes on a thread, readable while QEMU runs.
@@ -265,9 +361,7 @@ impl Capture {
         let reader = thread::spawn(move || {
             let mut buffer = [0u8; 4096];
             while let Ok(n @ 1..) = pipe.read(&mut buffer) {
-                sink.lock()
-                    .expect("capture lock")
-                    .extend_from_slice(&buffer[..n]);
+                sink.lock().expect("capture lock").extend_from_slice(&buffer[..n]);
             }
         });
         Self { bytes, reader }
@@ -316,6 +410,27 @@ mod tests {
     fn escapes_and_carriage_returns_are_removed() {
         let raw = "\x1b[2J\x1b[01;01HBdsDxe: loading\r\n\x1b[=3h[INFO ] boot: ok\x1b[0m\r\n";
         assert_eq!(strip_escapes(raw), "BdsDxe: loading\n[INFO ] boot: ok\n");
+    }
+
+    #[test]
+    fn png_size_comes_from_the_header() {
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        png.extend(720u32.to_be_bytes());
+        png.extend(400u32.to_be_bytes());
+        assert_eq!(png_size(&png), Some((720, 400)));
+        assert_eq!(png_size(b"GIF89a and more bytes than that"), None);
+    }
+
+    #[test]
+    fn text_rows_take_every_other_byte() {
+        let mut buffer = vec![0u8; 320];
+        buffer[0] = b'h';
+        buffer[1] = 0x07;
+        buffer[2] = b'i';
+        buffer[160] = b'x';
+        let rows = text_rows(&buffer);
+        assert!(rows[0].starts_with("hi"));
+        assert!(rows[1].starts_with('x'));
     }
 
     #[test]

@@ -34,10 +34,7 @@ pub fn find_vga() -> Option<Device> {
             }
             let class = read_config(bus, slot, 0, 8) >> 16;
             if class == 0x0300 {
-                return Some(Device {
-                    vendor: id as u16,
-                    device: (id >> 16) as u16,
-                });
+                return Some(Device { vendor: id as u16, device: (id >> 16) as u16 });
             }
         }
     }

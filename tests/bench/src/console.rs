@@ -1,0 +1,146 @@
+//! The framebuffer console rendering into an in-memory 1280x800x32
+//! framebuffer, each figure also as a ratio to copying the whole framebuffer
+//! with `copy_from_slice` (memcpy), measured in the same run.
+
+use kernel::boot::ColorMask;
+use kernel::console::framebuffer::{Memory, PixelFormat, Renderer, Screen};
+use kernel::console::grid::{Cell, Grid, Span};
+use kernel::console::terminal::Terminal;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+const WIDTH: usize = 1280;
+const HEIGHT: usize = 800;
+
+pub fn run() {
+    let format = PixelFormat::new(
+        32,
+        ColorMask { size: 8, shift: 16 },
+        ColorMask { size: 8, shift: 8 },
+        ColorMask { size: 8, shift: 0 },
+    )
+    .expect("XRGB8888");
+    let pitch = WIDTH * 4;
+    let (cols, rows) = Renderer::grid_size(WIDTH, HEIGHT);
+    let leak = |n: usize| -> &'static mut [u8] { Box::leak(vec![0u8; n].into_boxed_slice()) };
+    let cells = |n: usize| -> &'static mut [Cell] { Box::leak(vec![Cell::BLANK; n].into_boxed_slice()) };
+    let spans = |n: usize| -> &'static mut [Span] { Box::leak(vec![Span::EMPTY; n].into_boxed_slice()) };
+
+    let source = leak(pitch * HEIGHT);
+    source.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+    let target = leak(pitch * HEIGHT);
+    let memcpy = per_run(|| {
+        target.copy_from_slice(black_box(&source[..]));
+        black_box(&target[..]);
+    });
+
+    let needs = Renderer::needs(format, WIDTH, HEIGHT);
+    let memory = Memory {
+        back: leak(needs.back),
+        shown: cells(needs.cells),
+        dirty: spans(needs.rows),
+        cached: cells(needs.cache_slots),
+        glyphs: leak(needs.glyphs),
+    };
+    let screen = Screen { bytes: leak(pitch * HEIGHT), pitch };
+    let mut renderer = Renderer::new(format, (WIDTH, HEIGHT), memory, screen);
+    let mut terminal = Terminal::new(Grid::new(cols, rows, cells(cols * rows), spans(rows)));
+    let glyphs = cols * rows;
+
+    println!("console benchmark: {WIDTH}x{HEIGHT}x32, {cols}x{rows} characters ({glyphs} per screen)");
+    println!("  memcpy of the framebuffer ({} KiB)       {:>9.3} ms", pitch * HEIGHT / 1024, ms(memcpy));
+
+    // Pages are prepared beforehand so that only the console is timed; each
+    // differs from the last in every cell.
+    let plain_pages: Vec<Vec<u8>> = (0..4)
+        .map(|page| {
+            let mut text = b"\x1b[H".to_vec();
+            for row in 0..rows {
+                text.extend((0..cols).map(|c| b'!' + ((c + row + page * 23) % 90) as u8));
+            }
+            text
+        })
+        .collect();
+    let colored_pages: Vec<Vec<u8>> = (0..4)
+        .map(|page| {
+            let mut text = b"\x1b[H".to_vec();
+            for row in 0..rows {
+                for word in 0..cols / 7 {
+                    let color = 31 + (word + row + page) % 7;
+                    let ch = (b'a' + ((word + page * 5) % 26) as u8) as char;
+                    text.extend(format!("\x1b[{color}m{}", ch.to_string().repeat(7)).bytes());
+                }
+                text.extend(b"\x1b[0m");
+            }
+            text
+        })
+        .collect();
+
+    let mut page = 0;
+    let plain = per_run(|| {
+        page += 1;
+        terminal.write(&plain_pages[page % plain_pages.len()]);
+        renderer.update(terminal.grid_mut());
+    });
+    report("full screen of new plain text", plain, memcpy, glyphs);
+
+    let colored = per_run(|| {
+        page += 1;
+        terminal.write(&colored_pages[page % colored_pages.len()]);
+        renderer.update(terminal.grid_mut());
+    });
+    report("full screen of text with colour escapes", colored, memcpy, glyphs);
+
+    let log_lines = scroll_cost(&mut terminal, &mut renderer, |n| {
+        format!("\x1b[32mINFO \x1b[0m kernel::console: line {n:06} of the log, scrolling")
+    });
+    report_scroll("scroll by one line (log-like lines)", log_lines, memcpy);
+    let distinct = scroll_cost(&mut terminal, &mut renderer, |n| {
+        (0..cols).map(|c| (b'!' + ((c * 7 + n * 13) % 90) as u8) as char).collect()
+    });
+    report_scroll("scroll by one line (every cell changes)", distinct, memcpy);
+}
+
+/// Fills the screen with `line(n)` lines, then times printing one more
+/// (lines prepared beforehand).
+fn scroll_cost(terminal: &mut Terminal, renderer: &mut Renderer, line: impl Fn(usize) -> String) -> Duration {
+    let lines: Vec<Vec<u8>> = (0..4096).map(|n| format!("\n{}", line(n)).into_bytes()).collect();
+    let mut n = 0;
+    for _ in 0..terminal.grid().rows() {
+        n += 1;
+        terminal.write(&lines[n % lines.len()]);
+    }
+    renderer.update(terminal.grid_mut());
+    per_run(|| {
+        n += 1;
+        terminal.write(&lines[n % lines.len()]);
+        renderer.update(terminal.grid_mut());
+    })
+}
+
+/// Mean time of `f` over at least 0.5 s of runs, after a warm-up run.
+fn per_run(mut f: impl FnMut()) -> Duration {
+    f();
+    let start = Instant::now();
+    let mut runs = 0u32;
+    while start.elapsed() < Duration::from_millis(500) || runs < 5 {
+        f();
+        runs += 1;
+    }
+    start.elapsed() / runs
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn report(what: &str, time: Duration, memcpy: Duration, glyphs: usize) {
+    let rate = glyphs as f64 / time.as_secs_f64() / 1e6;
+    let ratio = time.as_secs_f64() / memcpy.as_secs_f64();
+    println!("  {what:<40} {:>9.3} ms  {rate:>7.1} M glyphs/s  {ratio:>5.2}x memcpy", ms(time));
+}
+
+fn report_scroll(what: &str, time: Duration, memcpy: Duration) {
+    let ratio = time.as_secs_f64() / memcpy.as_secs_f64();
+    println!("  {what:<40} {:>9.3} ms  {:>22} {ratio:>5.2}x memcpy", ms(time), "");
+}

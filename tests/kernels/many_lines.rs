@@ -1,0 +1,31 @@
+//! 10,000 lines with colour escapes scroll through the console, which ends
+//! showing the last of them, on the grid and on the framebuffer.
+
+#![no_std]
+#![no_main]
+#![feature(custom_test_frameworks)]
+#![test_runner(harness::run)]
+#![reexport_test_harness_main = "test_main"]
+
+use harness::Text;
+use harness::screen::{assert_framebuffer_text, cursor_row, row_is};
+use kernel::{console::color::PALETTE, println};
+
+harness::test_kernel!();
+
+const LINES: usize = 10_000;
+
+#[test_case]
+fn the_last_lines_are_on_screen_after_10000() {
+    for i in 0..LINES {
+        println!("line {i:05} \x1b[3{}mcolour {}\x1b[0m", i % 8, i % 8);
+    }
+    let last = cursor_row() - 1;
+    for back in 0..5 {
+        let i = LINES - 1 - back;
+        let text = Text::<32>::format(format_args!("line {i:05} colour {}", i % 8));
+        assert!(row_is(last - back, text.as_str()), "row {} should read {:?}", last - back, text.as_str());
+    }
+    assert_framebuffer_text((last, 11), "colour 7", PALETTE[7], PALETTE[0]);
+    assert_framebuffer_text((last - 1, 11), "colour 6", PALETTE[6], PALETTE[0]);
+}
