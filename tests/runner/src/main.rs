@@ -18,6 +18,8 @@ use std::{
 
 /// What the real kernel prints when it has finished booting.
 const IDLE_LINE: &str = "boot complete, entering the idle loop";
+/// What it prints when `console=vga` is asked for under UEFI.
+const VGA_REFUSED_LINE: &str = "console=vga refused: UEFI firmware has no VGA text mode";
 
 struct Options {
     /// The real kernel's ISO and ELF.
@@ -67,14 +69,24 @@ fn main() -> ExitCode {
     // The second limine.conf entry, console=vga, on the adapters whose way
     // back to text mode the kernel knows (std = Bochs DISPI, and Cirrus).
     match build::vga_entry_conf().and_then(|conf| build::iso_for("ember-vga", &options.kernel, &conf)) {
-        Ok(iso) => boots.extend(["std", "cirrus"].map(|adapter| Boot {
-            name: format!("vga_text_mode_{adapter}"),
-            iso: iso.clone(),
-            firmware: Firmware::Bios,
-            medium: Medium::Cd,
-            qemu_args: vec!["-vga".into(), adapter.into()],
-            expect: Expect::VgaTextLine(IDLE_LINE),
-        })),
+        Ok(iso) => {
+            boots.extend(["std", "cirrus"].map(|adapter| Boot {
+                name: format!("vga_text_mode_{adapter}"),
+                iso: iso.clone(),
+                firmware: Firmware::Bios,
+                medium: Medium::Cd,
+                qemu_args: vec!["-vga".into(), adapter.into()],
+                expect: Expect::VgaTextLine(IDLE_LINE),
+            }));
+            boots.push(Boot {
+                name: "vga_text_mode_refused".into(),
+                iso,
+                firmware: Firmware::Uefi,
+                medium: Medium::Cd,
+                qemu_args: Vec::new(),
+                expect: Expect::SerialLine(VGA_REFUSED_LINE),
+            });
+        }
         Err(log) => tally.fail("image  ember-vga", &log),
     }
     let mut product = vec![(Firmware::Bios, Medium::Cd), (Firmware::Uefi, Medium::Cd)];

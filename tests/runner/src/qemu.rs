@@ -181,6 +181,7 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
     let verdict = loop {
         if let Expect::SerialLine(line) = boot.expect
             && serial.contains(line)
+            && serial.contains(boot.firmware.banner())
         {
             stop(&mut child);
             break Ok(format!("saw \"{line}\""));
