@@ -6,9 +6,11 @@
 //! there.
 
 #![cfg_attr(not(test), no_std)]
+#![feature(abi_x86_interrupt)]
 
 pub mod arch;
 pub mod boot;
 pub mod console;
 pub mod mem;
 pub mod panic;
+pub mod task;

@@ -1,6 +1,7 @@
-//! The boot sequence. Limine enters `kmain` in 64-bit long mode with paging on,
-//! the kernel mapped at its link address and the higher-half direct map set up;
-//! each step below brings up one subsystem of the `kernel` library.
+//! The boot sequence. Limine starts the kernel in 64-bit long mode with paging
+//! on, the kernel mapped at its link address and the higher-half direct map
+//! set up; `_start` (arch/x86_64/stack.rs) moves to the kernel's own stack
+//! and calls `kmain`, where each step brings up one subsystem.
 
 #![no_std]
 #![no_main]
@@ -12,9 +13,10 @@ use kernel::{arch, boot, console, mem};
 extern "C" fn kmain() -> ! {
     console::init();
     let boot = boot::init();
-    mem::early::init(boot);
+    mem::init(boot);
     console::init_screen(boot);
     boot.log_banner();
+    arch::init();
     arch::idle()
 }
 

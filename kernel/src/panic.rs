@@ -22,13 +22,13 @@ pub fn report(info: &PanicInfo) {
     // kernel runs on one CPU.
     unsafe {
         match info.location() {
-            Some(at) => crate::console::print_panic(format_args!(
+            Some(at) => crate::console::print_fatal(format_args!(
                 "\nKERNEL PANIC at {}:{}: {}\n",
                 at.file(),
                 at.line(),
                 message
             )),
-            None => crate::console::print_panic(format_args!("\nKERNEL PANIC: {message}\n")),
+            None => crate::console::print_fatal(format_args!("\nKERNEL PANIC: {message}\n")),
         }
     }
 }

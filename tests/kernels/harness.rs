@@ -40,13 +40,15 @@ pub fn exit_qemu(exit: Exit) -> ! {
 
 /// Brings up what every test kernel needs, in the order `kmain` does: the
 /// serial console, the checked boot information (whose banner the runner
-/// also inspects), boot memory and the screen console.
+/// also inspects), memory, the screen console, and the CPU's tables and
+/// interrupts.
 pub fn start() -> &'static boot::BootInfo {
     console::init();
     let info = boot::init();
-    mem::early::init(info);
+    mem::init(info);
     console::init_screen(info);
     info.log_banner();
+    kernel::arch::init();
     info
 }
 
@@ -163,6 +165,28 @@ pub mod screen {
             }
         }
     }
+}
+
+/// Defines `kmain` and the panic handler of a test kernel whose end is a
+/// fatal CPU exception: it runs `$trigger`, which must not return; the
+/// runner checks the exception report (`// runner: expect-serial=` lines).
+#[macro_export]
+macro_rules! fault_kernel {
+    ($name:literal, $trigger:expr) => {
+        #[unsafe(no_mangle)]
+        extern "C" fn kmain() -> ! {
+            $crate::start();
+            $crate::report!("{} ... ", $name);
+            $trigger();
+            $crate::report!("FAILED: no exception\n");
+            $crate::exit_qemu($crate::Exit::Failure)
+        }
+
+        #[panic_handler]
+        fn panic(info: &core::panic::PanicInfo) -> ! {
+            $crate::fail(info)
+        }
+    };
 }
 
 /// A string formatted into a fixed buffer, for test kernels, which have no

@@ -232,13 +232,13 @@ pub fn with_grid<R>(f: impl FnOnce(&Grid) -> R) -> Option<R> {
     interrupts::without_interrupts(|| SCREEN.lock().as_ref().map(|screen| f(screen.terminal.grid())))
 }
 
-/// Writes a panic report in red on the screen and plainly on serial, even if
+/// Writes a panic or fatal exception report in red on the screen and plainly on serial, even if
 /// the panic struck while either console's lock was held.
 ///
 /// # Safety
 /// Only for the panic path: the interrupted code never runs again and no
 /// other CPU is running.
-pub unsafe fn print_panic(args: fmt::Arguments) {
+pub unsafe fn print_fatal(args: fmt::Arguments) {
     // SAFETY: per this function's contract.
     unsafe { serial::write_fmt_in_panic(args) };
     interrupts::disable();

@@ -63,16 +63,20 @@ pub struct TestKernel {
 }
 
 /// How a test kernel wants to be booted, from `// runner:` lines in its
-/// source: `// runner: firmware=bios` (or `uefi`; default both) and
-/// `// runner: qemu-args=...` (extra QEMU arguments, split at spaces).
+/// source: `// runner: firmware=bios` (or `uefi`; default both),
+/// `// runner: qemu-args=...` (extra QEMU arguments, split at spaces) and
+/// `// runner: expect-serial=...` (a line that must appear on serial; with
+/// any of these the kernel passes by printing them all, not by exiting).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub firmwares: Vec<Firmware>,
     pub qemu_args: Vec<String>,
+    pub expect_serial: Vec<String>,
 }
 
 fn settings(source: &str) -> Result<Settings, String> {
-    let mut settings = Settings { firmwares: Firmware::ALL.to_vec(), qemu_args: Vec::new() };
+    let mut settings =
+        Settings { firmwares: Firmware::ALL.to_vec(), qemu_args: Vec::new(), expect_serial: Vec::new() };
     for line in source.lines() {
         let Some(directive) = line.trim().strip_prefix("// runner:") else {
             continue;
@@ -81,6 +85,7 @@ fn settings(source: &str) -> Result<Settings, String> {
             Some(("firmware", "bios")) => settings.firmwares = vec![Firmware::Bios],
             Some(("firmware", "uefi")) => settings.firmwares = vec![Firmware::Uefi],
             Some(("qemu-args", args)) => settings.qemu_args.extend(args.split_whitespace().map(String::from)),
+            Some(("expect-serial", line)) => settings.expect_serial.push(line.to_string()),
             _ => return Err(format!("unknown runner directive `{}`", line.trim())),
         }
     }
@@ -179,6 +184,8 @@ mod tests {
         assert_eq!(parsed.qemu_args, vec!["-vga", "none"]);
         assert_eq!(settings("fn f() {}").unwrap().firmwares, Firmware::ALL.to_vec());
         assert!(settings("// runner: firmwares=bios").is_err());
+        let fault = settings("// runner: expect-serial=EXCEPTION: page fault (#PF)\n").unwrap();
+        assert_eq!(fault.expect_serial, vec!["EXCEPTION: page fault (#PF)"]);
     }
 
     #[test]

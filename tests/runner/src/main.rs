@@ -58,7 +58,11 @@ fn main() -> ExitCode {
                         firmware,
                         medium: Medium::Cd,
                         qemu_args: kernel.settings.qemu_args.clone(),
-                        expect: Expect::ExitSuccess,
+                        expect: if kernel.settings.expect_serial.is_empty() {
+                            Expect::ExitSuccess
+                        } else {
+                            Expect::SerialLines(kernel.settings.expect_serial.clone())
+                        },
                     })),
                     Err(log) => tally.fail(&format!("image  {}", kernel.name), &log),
                 }
@@ -84,7 +88,7 @@ fn main() -> ExitCode {
                 firmware: Firmware::Uefi,
                 medium: Medium::Cd,
                 qemu_args: Vec::new(),
-                expect: Expect::SerialLine(VGA_REFUSED_LINE),
+                expect: Expect::SerialLines(vec![VGA_REFUSED_LINE.into()]),
             });
         }
         Err(log) => tally.fail("image  ember-vga", &log),
@@ -105,7 +109,7 @@ fn main() -> ExitCode {
         firmware,
         medium,
         qemu_args: Vec::new(),
-        expect: Expect::SerialLine(IDLE_LINE),
+        expect: Expect::SerialLines(vec![IDLE_LINE.into()]),
     }));
     if let Some(filter) = &options.filter {
         boots.retain(|boot| boot.name.contains(filter.as_str()));

@@ -84,8 +84,9 @@ impl Medium {
 pub enum Expect {
     /// The test kernel exits through isa-debug-exit with success.
     ExitSuccess,
-    /// This line appears on serial (the kernel then runs on; QEMU is stopped).
-    SerialLine(&'static str),
+    /// These lines appear on serial (the kernel then runs on or halts; QEMU is
+    /// stopped).
+    SerialLines(Vec<String>),
     /// The line appears on serial, and then the screen, read through QEMU's
     /// monitor (QMP), is a 720x400 VGA text screen whose text buffer at
     /// 0xb8000 holds the line.
@@ -179,12 +180,12 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
     let deadline = boot.firmware.deadline();
     let start = Instant::now();
     let verdict = loop {
-        if let Expect::SerialLine(line) = boot.expect
-            && serial.contains(line)
+        if let Expect::SerialLines(lines) = &boot.expect
+            && lines.iter().all(|line| serial.contains(line))
             && serial.contains(boot.firmware.banner())
         {
             stop(&mut child);
-            break Ok(format!("saw \"{line}\""));
+            break Ok(format!("saw \"{}\"", lines.last().map_or("", String::as_str)));
         }
         if let Expect::VgaTextLine(line) = boot.expect
             && serial.contains(line)
@@ -441,6 +442,6 @@ mod tests {
         assert!(judge_exit(status(EXIT_SUCCESS), &Expect::ExitSuccess).is_ok());
         assert!(judge_exit(status(EXIT_FAILURE), &Expect::ExitSuccess).is_err());
         assert!(judge_exit(status(0), &Expect::ExitSuccess).is_err());
-        assert!(judge_exit(status(EXIT_SUCCESS), &Expect::SerialLine("x")).is_err());
+        assert!(judge_exit(status(EXIT_SUCCESS), &Expect::SerialLines(vec!["x".into()])).is_err());
     }
 }

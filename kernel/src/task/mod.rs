@@ -1,0 +1,3 @@
+//! Tasks and what feeds them.
+
+pub mod keyboard;
