@@ -11,6 +11,6 @@
 
 harness::fault_kernel!("page_fault", || {
     // SAFETY: deliberately unsound: nothing is mapped there, so the read faults.
-    let value = unsafe { (0xdead_beef_000 as *const u64).read_volatile() };
+    let value = unsafe { (0x0dea_dbee_f000 as *const u64).read_volatile() };
     core::hint::black_box(value);
 });
