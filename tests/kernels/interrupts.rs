@@ -30,6 +30,25 @@ fn a_breakpoint_returns() {
     assert_eq!(before + 1, 42);
 }
 
+/// Executes `int3` while being formatted, i.e. with the console locks held.
+struct BreaksWhileFormatted;
+
+impl core::fmt::Display for BreaksWhileFormatted {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        interrupts::int3();
+        f.write_str("formatted")
+    }
+}
+
+#[test_case]
+fn a_breakpoint_under_the_console_locks_returns() {
+    kernel::println!("breakpoint inside println: {}", BreaksWhileFormatted);
+    assert!(harness::screen::row_is(
+        harness::screen::cursor_row() - 1,
+        "breakpoint inside println: formatted"
+    ));
+}
+
 #[test_case]
 fn the_timer_ticks_at_about_1000_hz() {
     let (ticks, uptime) = (pit::ticks(), pit::uptime());

@@ -5,6 +5,12 @@
 //! reach the screen from a level set with `loglevel=` on the command line
 //! (default info). The screen's text passes through an ANSI terminal, so
 //! colours and cursor movement work on every screen console alike.
+//!
+//! Locking: each console's lock is taken only with interrupts disabled, so
+//! an interrupt handler that prints can never find it held on this CPU.
+//! Exceptions can strike inside a locked section, though: fatal ones print
+//! through [`print_fatal`], which takes the locks over (the interrupted code
+//! never resumes); a breakpoint, which returns, prints through [`try_print`].
 
 pub mod color;
 pub mod framebuffer;
@@ -216,6 +222,21 @@ pub fn print(args: fmt::Arguments) {
 fn print_screen(args: fmt::Arguments) {
     interrupts::without_interrupts(|| {
         if let Some(screen) = SCREEN.lock().as_mut() {
+            let _ = screen.write_fmt(args);
+            screen.update();
+        }
+    });
+}
+
+/// Prints to each console whose lock is free. For traps that return (a
+/// breakpoint), which can strike inside code holding a console lock: waiting
+/// for that lock would never end.
+pub fn try_print(args: fmt::Arguments) {
+    serial::try_write_fmt(args);
+    interrupts::without_interrupts(|| {
+        if let Some(mut screen) = SCREEN.try_lock()
+            && let Some(screen) = screen.as_mut()
+        {
             let _ = screen.write_fmt(args);
             screen.update();
         }

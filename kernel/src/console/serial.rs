@@ -29,6 +29,20 @@ pub fn write_fmt(args: fmt::Arguments) {
     });
 }
 
+/// Writes unless the port's lock is held (by the code a trap interrupted);
+/// returns whether it wrote.
+pub fn try_write_fmt(args: fmt::Arguments) -> bool {
+    interrupts::without_interrupts(|| match PORT.try_lock() {
+        Some(mut port) => {
+            if let Some(port) = port.as_mut() {
+                let _ = port.write_fmt(args);
+            }
+            true
+        }
+        None => false,
+    })
+}
+
 /// Writes a panic report even if the panicking code held the port's lock.
 ///
 /// # Safety

@@ -115,8 +115,13 @@ fatal_handler!(hypervisor_injection, "hypervisor injection exception (#HV)", 28)
 fatal_handler!(vmm_communication, "VMM communication exception (#VC)", 29, Plain);
 fatal_handler!(security, "security exception (#SX)", 30, Plain);
 
+/// Reports and returns. A breakpoint may come from code holding a console
+/// lock, so this prints only to consoles that are free.
 extern "x86-interrupt" fn breakpoint(frame: InterruptStackFrame) {
-    log::info!("breakpoint (#BP, vector 3) at RIP {:#x}; continuing", frame.instruction_pointer.as_u64());
+    crate::console::try_print(format_args!(
+        "breakpoint (#BP, vector 3) at RIP {:#x}; continuing\n",
+        frame.instruction_pointer.as_u64()
+    ));
 }
 
 extern "x86-interrupt" fn double_fault(frame: InterruptStackFrame, code: u64) -> ! {
