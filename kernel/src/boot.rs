@@ -22,8 +22,9 @@ use spin::Once;
 /// VGA memory and most framebuffers.
 pub const BASE_REVISION: u64 = 2;
 
-/// The boot stack. Limine's default (64 KiB) is small for debug builds.
-pub const STACK_SIZE: u64 = 256 * 1024;
+/// Limine's stack. `_start` moves to the kernel's own, guarded stack before
+/// anything else runs, so this only has to hold `_start` itself.
+pub const STACK_SIZE: u64 = 64 * 1024;
 
 #[used]
 #[unsafe(link_section = ".limine_requests_start")]
