@@ -7,6 +7,9 @@
 
 #![cfg_attr(not(test), no_std)]
 #![feature(abi_x86_interrupt)]
+#![cfg_attr(target_os = "none", feature(alloc_error_handler))]
+
+extern crate alloc;
 
 pub mod arch;
 pub mod boot;

@@ -13,9 +13,10 @@ use kernel::{arch, boot, console, mem};
 extern "C" fn kmain() -> ! {
     console::init();
     let boot = boot::init();
-    mem::init(boot);
+    mem::init_early(boot);
     console::init_screen(boot);
     boot.log_banner();
+    mem::init(boot);
     arch::init();
     arch::idle()
 }

@@ -45,9 +45,10 @@ pub fn exit_qemu(exit: Exit) -> ! {
 pub fn start() -> &'static boot::BootInfo {
     console::init();
     let info = boot::init();
-    mem::init(info);
+    mem::init_early(info);
     console::init_screen(info);
     info.log_banner();
+    mem::init(info);
     kernel::arch::init();
     info
 }

@@ -70,9 +70,21 @@ pub fn alloc_slice<T: Copy>(count: usize, value: T) -> Option<&'static mut [T]> 
     }
 }
 
+/// Ends boot-time allocation and returns the physical range carved, which
+/// the frame allocator must leave alone. Later requests get `None`.
+pub fn seal() -> Option<(u64, u64)> {
+    let boot = REGION.lock().take()?;
+    SEALED_USED.store(boot.initial_top - boot.carve.top, core::sync::atomic::Ordering::Relaxed);
+    Some((boot.carve.top, boot.initial_top))
+}
+
+static SEALED_USED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
 /// Bytes carved so far.
 pub fn used() -> u64 {
-    REGION.lock().as_ref().map_or(0, |boot| boot.initial_top - boot.carve.top)
+    REGION.lock().as_ref().map_or(SEALED_USED.load(core::sync::atomic::Ordering::Relaxed), |boot| {
+        boot.initial_top - boot.carve.top
+    })
 }
 
 #[cfg(test)]

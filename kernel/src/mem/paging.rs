@@ -1,14 +1,21 @@
 //! The active page tables, reached through the higher-half direct map.
 //!
-//! Limine's tables stay in use; this module edits them, for now to unmap the
-//! guard pages below the kernel's stacks so that running off a stack faults
-//! instead of silently corrupting whatever lies below.
+//! Limine's tables stay in use; this module edits them: it maps the heap's
+//! pages and unmaps the guard pages below the kernel's stacks, so that running
+//! off a stack faults instead of silently corrupting whatever lies below.
+//! It never makes a mapping both writable and executable.
 
+use super::frames;
 use spin::Mutex;
 use x86_64::{
-    VirtAddr,
+    PhysAddr, VirtAddr,
     registers::control::Cr3,
-    structures::paging::{Mapper, OffsetPageTable, Page, PageTable, Size4KiB, mapper::UnmapError},
+    registers::model_specific::{Efer, EferFlags},
+    structures::paging::{
+        FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB,
+        Translate,
+        mapper::{MapToError, UnmapError},
+    },
 };
 
 static TABLES: Mutex<Option<OffsetPageTable<'static>>> = Mutex::new(None);
@@ -25,9 +32,64 @@ pub fn init(hhdm_offset: u64) {
         OffsetPageTable::new(level_4, VirtAddr::new(hhdm_offset))
     };
     *TABLES.lock() = Some(tables);
+    // Non-executable mappings need no-execute enabled (Limine normally has).
+    // SAFETY: setting NXE only makes the NX bit in page tables effective.
+    unsafe { Efer::update(|flags| flags.insert(EferFlags::NO_EXECUTE_ENABLE)) };
 }
 
-/// Why a guard page could not be made.
+/// Page-table frames come from the frame allocator.
+struct TableFrames;
+
+// SAFETY: frames::allocate hands out each unused frame once.
+unsafe impl FrameAllocator<Size4KiB> for TableFrames {
+    fn allocate_frame(&mut self) -> Option<PhysFrame> {
+        frames::allocate().map(|address| PhysFrame::containing_address(PhysAddr::new(address)))
+    }
+}
+
+/// Why a page could not be mapped.
+#[derive(Debug)]
+pub enum MapError {
+    /// Writable and executable at once: never allowed.
+    WritableExecutable,
+    NotInitialised,
+    Map(MapToError<Size4KiB>),
+}
+
+/// Maps the page at `page` to the frame at `frame` with `flags` (plus
+/// PRESENT). Refuses writable mappings that are not also no-execute.
+pub fn map(page: VirtAddr, frame: PhysAddr, flags: PageTableFlags) -> Result<(), MapError> {
+    if flags.contains(PageTableFlags::WRITABLE) && !flags.contains(PageTableFlags::NO_EXECUTE) {
+        return Err(MapError::WritableExecutable);
+    }
+    let mut tables = TABLES.lock();
+    let tables = tables.as_mut().ok_or(MapError::NotInitialised)?;
+    let page = Page::<Size4KiB>::containing_address(page);
+    let frame = PhysFrame::containing_address(frame);
+    // SAFETY: the page is in a range the caller owns and the frame is one it
+    // was just handed; the flags are checked above.
+    let flush = unsafe { tables.map_to(page, frame, flags | PageTableFlags::PRESENT, &mut TableFrames) }
+        .map_err(MapError::Map)?;
+    flush.flush();
+    Ok(())
+}
+
+/// Removes the mapping of the page at `page` and returns the frame it had.
+pub fn unmap(page: VirtAddr) -> Result<PhysAddr, GuardError> {
+    let mut tables = TABLES.lock();
+    let tables = tables.as_mut().ok_or(GuardError::NotInitialised)?;
+    let (frame, flush) =
+        tables.unmap(Page::<Size4KiB>::containing_address(page)).map_err(GuardError::Unmap)?;
+    flush.flush();
+    Ok(frame.start_address())
+}
+
+/// The physical address `address` maps to, if any.
+pub fn translate(address: VirtAddr) -> Option<PhysAddr> {
+    TABLES.lock().as_ref()?.translate_addr(address)
+}
+
+/// Why a page could not be unmapped.
 #[derive(Debug)]
 pub enum GuardError {
     NotInitialised,

@@ -1,0 +1,281 @@
+//! The kernel's allocator: the slab front-end for small requests, talc for
+//! everything else (large or over-aligned requests, and the slabs
+//! themselves). Generic over talc's memory source, so the host tests and
+//! benchmarks run exactly this code over a plain arena.
+
+use super::slab::{self, ClassStats, SLAB_SIZE, Slab};
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicUsize, Ordering};
+use spin::Mutex;
+use talc::TalcLock;
+use talc::source::Source;
+
+pub struct Allocator<S: Source> {
+    talc: TalcLock<spin::Mutex<()>, S>,
+    slab: Mutex<Slab>,
+    /// Bytes handed out (as requested) and not freed, and the most ever.
+    in_use: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+/// Where the heap's memory is, for the statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AllocatorStats {
+    pub classes: [ClassStats; slab::CLASSES.len()],
+    /// Bytes talc manages (slabs and large allocations included).
+    pub talc_claimed: usize,
+    /// Of those, bytes still free for allocation.
+    pub talc_free: usize,
+    /// Bytes requested and not freed, through either path.
+    pub in_use: usize,
+    pub peak: usize,
+}
+
+impl<S: Source> Allocator<S> {
+    pub const fn new(source: S) -> Self {
+        Self {
+            talc: TalcLock::new(source),
+            slab: Mutex::new(Slab::new()),
+            in_use: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+        }
+    }
+
+    /// Runs `f` on talc's memory source (to change its limits, say).
+    pub fn with_source<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
+        f(&mut self.talc.lock().source)
+    }
+
+    pub fn stats(&self) -> AllocatorStats {
+        let classes = self.slab.lock().stats();
+        let talc = self.talc.lock();
+        let counters = talc.counters();
+        AllocatorStats {
+            classes,
+            talc_claimed: counters.claimed_bytes,
+            talc_free: counters.available_bytes,
+            in_use: self.in_use.load(Ordering::Relaxed),
+            peak: self.peak.load(Ordering::Relaxed),
+        }
+    }
+
+    fn count_alloc(&self, size: usize) {
+        let now = self.in_use.fetch_add(size, Ordering::Relaxed) + size;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+    }
+
+    fn slab_page(&self) -> Option<NonNull<u8>> {
+        let layout = Layout::from_size_align(SLAB_SIZE, SLAB_SIZE).expect("a page layout");
+        // SAFETY: a non-zero-size layout.
+        NonNull::new(unsafe { self.talc.alloc(layout) })
+    }
+}
+
+// SAFETY: small layouts are served from slab objects of a class at least as
+// large as their size and alignment; the rest by talc, which is a correct
+// allocator. Each pointer is returned to the path its layout selects, which
+// is the path that allocated it.
+unsafe impl<S: Source> GlobalAlloc for Allocator<S> {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let pointer = match slab::class_for(layout) {
+            // SAFETY: slab pages come fresh from talc.
+            Some(class) => unsafe { self.slab.lock().alloc(class, layout.size(), || self.slab_page()) }
+                .map_or(ptr::null_mut(), NonNull::as_ptr),
+            // SAFETY: the caller's layout is non-zero-size per GlobalAlloc.
+            None => unsafe { self.talc.alloc(layout) },
+        };
+        if !pointer.is_null() {
+            self.count_alloc(layout.size());
+        }
+        pointer
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        self.in_use.fetch_sub(layout.size(), Ordering::Relaxed);
+        match (slab::class_for(layout), NonNull::new(pointer)) {
+            // SAFETY: a small layout was served by this class.
+            (Some(class), Some(object)) => unsafe { self.slab.lock().free(class, object, layout.size()) },
+            // SAFETY: a large layout was served by talc.
+            _ => unsafe { self.talc.dealloc(pointer, layout) },
+        }
+    }
+
+    /// A reallocation that stays within its size class keeps its object.
+    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller guarantees the new size is valid for this alignment.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        let (old_class, new_class) = (slab::class_for(layout), slab::class_for(new_layout));
+        if let (Some(old), Some(new)) = (old_class, new_class)
+            && old == new
+        {
+            self.slab.lock().resize(old, layout.size(), new_size);
+            self.in_use.fetch_sub(layout.size(), Ordering::Relaxed);
+            self.count_alloc(new_size);
+            return pointer;
+        }
+        if old_class.is_none() && new_class.is_none() {
+            self.in_use.fetch_sub(layout.size(), Ordering::Relaxed);
+            // SAFETY: both layouts are talc's; the caller's contract holds.
+            let moved = unsafe { self.talc.realloc(pointer, layout, new_size) };
+            self.count_alloc(if moved.is_null() { layout.size() } else { new_size });
+            return moved;
+        }
+        // SAFETY: moving between paths: allocate, copy, free.
+        unsafe {
+            let moved = self.alloc(new_layout);
+            if !moved.is_null() {
+                ptr::copy_nonoverlapping(pointer, moved, layout.size().min(new_size));
+                self.dealloc(pointer, layout);
+            }
+            moved
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use talc::source::Claim;
+
+    fn allocator(bytes: usize) -> Allocator<Claim> {
+        let arena = Box::leak(vec![0u8; bytes].into_boxed_slice());
+        // SAFETY: the leaked arena belongs to this allocator alone.
+        Allocator::new(unsafe { Claim::new(arena.as_mut_ptr(), arena.len()) })
+    }
+
+    /// One live allocation in the model: where, how, and its fill byte.
+    struct Live {
+        layout: Layout,
+        fill: u8,
+    }
+
+    fn check_fill(pointer: usize, live: &Live) {
+        // SAFETY: the block is live and `layout.size()` bytes long.
+        let bytes = unsafe { std::slice::from_raw_parts(pointer as *const u8, live.layout.size()) };
+        assert!(bytes.iter().all(|&b| b == live.fill), "contents changed at {pointer:#x}");
+    }
+
+    #[test]
+    fn random_alloc_free_realloc_against_a_model() {
+        let heap = allocator(64 << 20);
+        let mut live: BTreeMap<usize, Live> = BTreeMap::new();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut freed_slab_addresses = std::collections::HashSet::new();
+        let mut reused = 0;
+        for step in 0..60_000u32 {
+            let r = next();
+            match r % 10 {
+                0..=3 => {
+                    let size = match r >> 8 & 3 {
+                        0 => 1 + (r >> 16) as usize % 64,
+                        1 => 1 + (r >> 16) as usize % 512,
+                        2 => 1 + (r >> 16) as usize % 4096,
+                        _ => 1 + (r >> 16) as usize % 65536,
+                    };
+                    let align = 1 << ((r >> 40) % 8);
+                    let layout = Layout::from_size_align(size, align).unwrap();
+                    // SAFETY: non-zero-size layout.
+                    let pointer = unsafe { heap.alloc(layout) } as usize;
+                    assert_ne!(pointer, 0, "out of memory at step {step}");
+                    assert_eq!(pointer % align, 0, "misaligned");
+                    if freed_slab_addresses.remove(&pointer) {
+                        reused += 1;
+                    }
+                    // No overlap with any live block.
+                    if let Some((&before, block)) = live.range(..=pointer).next_back() {
+                        assert!(before + block.layout.size() <= pointer, "overlaps the block at {before:#x}");
+                    }
+                    if let Some((&after, _)) = live.range(pointer..).next() {
+                        assert!(pointer + size <= after, "overlaps the block at {after:#x}");
+                    }
+                    let fill = step as u8;
+                    // SAFETY: the block is `size` bytes and ours.
+                    unsafe { ptr::write_bytes(pointer as *mut u8, fill, size) };
+                    live.insert(pointer, Live { layout, fill });
+                }
+                4..=7 if !live.is_empty() => {
+                    let key = *live.keys().nth((r >> 8) as usize % live.len()).unwrap();
+                    let block = live.remove(&key).unwrap();
+                    check_fill(key, &block);
+                    if slab::class_for(block.layout).is_some() {
+                        freed_slab_addresses.insert(key);
+                    }
+                    // SAFETY: allocated with this layout and not freed.
+                    unsafe { heap.dealloc(key as *mut u8, block.layout) };
+                }
+                8 | 9 if !live.is_empty() => {
+                    let key = *live.keys().nth((r >> 8) as usize % live.len()).unwrap();
+                    let block = live.remove(&key).unwrap();
+                    check_fill(key, &block);
+                    let new_size = 1 + (r >> 20) as usize % 2048;
+                    // SAFETY: allocated with this layout; new size is valid.
+                    let moved = unsafe { heap.realloc(key as *mut u8, block.layout, new_size) } as usize;
+                    assert_ne!(moved, 0);
+                    let kept = block.layout.size().min(new_size);
+                    // SAFETY: the first `kept` bytes were preserved.
+                    let bytes = unsafe { std::slice::from_raw_parts(moved as *const u8, kept) };
+                    assert!(bytes.iter().all(|&b| b == block.fill), "realloc lost contents");
+                    // SAFETY: the block is now `new_size` bytes.
+                    unsafe { ptr::write_bytes(moved as *mut u8, block.fill, new_size) };
+                    let layout = Layout::from_size_align(new_size, block.layout.align()).unwrap();
+                    live.insert(moved, Live { layout, fill: block.fill });
+                }
+                _ => {}
+            }
+            if step % 1000 == 0 {
+                let stats = heap.stats();
+                let expected: usize = live.values().map(|b| b.layout.size()).sum();
+                assert_eq!(stats.in_use, expected, "in-use bytes drifted");
+                let slab_bytes: usize = stats.classes.iter().map(|c| c.bytes).sum();
+                let slab_model: usize = live
+                    .values()
+                    .filter(|b| slab::class_for(b.layout).is_some())
+                    .map(|b| b.layout.size())
+                    .sum();
+                assert_eq!(slab_bytes, slab_model, "slab statistics drifted");
+                assert!(stats.peak >= stats.in_use);
+            }
+        }
+        assert!(reused > 1000, "freed small blocks were reused only {reused} times");
+        for (pointer, block) in std::mem::take(&mut live) {
+            check_fill(pointer, &block);
+            // SAFETY: allocated with this layout and not freed.
+            unsafe { heap.dealloc(pointer as *mut u8, block.layout) };
+        }
+        let stats = heap.stats();
+        assert_eq!(stats.in_use, 0);
+        assert!(stats.classes.iter().all(|c| c.objects == 0 && c.bytes == 0));
+    }
+
+    #[test]
+    fn realloc_within_a_class_keeps_the_object() {
+        let heap = allocator(1 << 20);
+        let layout = Layout::from_size_align(20, 8).unwrap();
+        // SAFETY: valid layouts; the block is freed with its final layout.
+        unsafe {
+            let pointer = heap.alloc(layout);
+            assert_eq!(heap.realloc(pointer, layout, 32), pointer);
+            let grown = heap.realloc(pointer, Layout::from_size_align(32, 8).unwrap(), 33);
+            assert_ne!(grown, pointer);
+            heap.dealloc(grown, Layout::from_size_align(33, 8).unwrap());
+        }
+        assert_eq!(heap.stats().in_use, 0);
+    }
+
+    #[test]
+    fn exhaustion_is_a_null_pointer_not_a_crash() {
+        let heap = allocator(64 << 10);
+        let big = Layout::from_size_align(1 << 20, 8).unwrap();
+        // SAFETY: a valid layout.
+        assert!(unsafe { heap.alloc(big) }.is_null());
+        assert_eq!(heap.stats().in_use, 0);
+    }
+}

@@ -1,0 +1,67 @@
+//! Every usable frame is handed out exactly once, only frames of usable
+//! regions are handed out, and freed frames are handed out again.
+
+#![no_std]
+#![no_main]
+#![feature(custom_test_frameworks)]
+#![test_runner(harness::run)]
+#![reexport_test_harness_main = "test_main"]
+
+use kernel::boot;
+use kernel::mem::{early, frames};
+use limine::memory_map::EntryType;
+
+harness::test_kernel!();
+
+fn usable(address: u64) -> bool {
+    boot::info()
+        .memory_map
+        .iter()
+        .any(|e| e.entry_type == EntryType::USABLE && (e.base..e.base + e.length).contains(&address))
+}
+
+#[test_case]
+fn the_allocator_covers_usable_memory_less_boot_memory() {
+    let usable_frames = boot::info().usable_bytes() / frames::FRAME_SIZE;
+    let boot_frames = early::used().div_ceil(frames::FRAME_SIZE);
+    assert!(early::used() < 8 << 20, "{} KiB of boot memory", early::used() / 1024);
+    let total = frames::stats().total;
+    assert!(
+        total + boot_frames <= usable_frames && total + boot_frames + 16 >= usable_frames,
+        // Boot memory is the consoles' few MiB and the frame bitmap.
+        "{total} frames + {boot_frames} of boot memory, but {usable_frames} usable"
+    );
+}
+
+#[test_case]
+fn every_usable_frame_is_handed_out_exactly_once() {
+    // One bit per frame of the first 4 GiB, on the heap: the frames used for
+    // it come from the allocator before the sweep begins.
+    let mut seen = alloc::vec![0u64; (4u64 << 30) as usize / 4096 / 64];
+    let before = frames::stats();
+    let mut taken = 0u64;
+    let mut first = None;
+    while let Some(address) = frames::allocate() {
+        assert!(usable(address), "frame {address:#x} is not in a usable region");
+        let (word, bit) = ((address / 4096 / 64) as usize, 1u64 << (address / 4096 % 64));
+        assert_eq!(seen[word] & bit, 0, "frame {address:#x} handed out twice");
+        seen[word] |= bit;
+        taken += 1;
+        first.get_or_insert(address);
+    }
+    assert_eq!(taken, before.free(), "every free frame was handed out");
+    assert_eq!(frames::stats().free(), 0);
+    // Give them all back; they come out again.
+    for word in 0..seen.len() {
+        let mut bits = seen[word];
+        while bits != 0 {
+            let bit = bits.trailing_zeros() as u64;
+            frames::free((word as u64 * 64 + bit) * 4096).expect("a frame this test took");
+            bits &= bits - 1;
+        }
+    }
+    assert_eq!(frames::stats(), before);
+    assert!(frames::free(first.unwrap()).is_err(), "a double free was accepted");
+}
+
+extern crate alloc;
