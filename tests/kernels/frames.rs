@@ -52,8 +52,8 @@ fn every_usable_frame_is_handed_out_exactly_once() {
     assert_eq!(taken, before.free(), "every free frame was handed out");
     assert_eq!(frames::stats().free(), 0);
     // Give them all back; they come out again.
-    for word in 0..seen.len() {
-        let mut bits = seen[word];
+    for (word, &bits) in seen.iter().enumerate() {
+        let mut bits = bits;
         while bits != 0 {
             let bit = bits.trailing_zeros() as u64;
             frames::free((word as u64 * 64 + bit) * 4096).expect("a frame this test took");
