@@ -164,74 +164,6 @@ impl<'a, L: Links> FrameAllocator<'a, L> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::{HashMap, HashSet};
-
-    #[derive(Default)]
-    struct MapLinks(HashMap<u64, u64>);
-
-    impl Links for MapLinks {
-        fn set_next(&mut self, frame: u64, next: u64) {
-            self.0.insert(frame, next);
-        }
-        fn next(&self, frame: u64) -> u64 {
-            self.0[&frame]
-        }
-    }
-
-    fn allocator() -> FrameAllocator<'static, MapLinks> {
-        let bitmap = Box::leak(vec![0u64; 64].into_boxed_slice());
-        let mut frames = FrameAllocator::new(0, bitmap, MapLinks::default());
-        assert_eq!(frames.add_region(0x1000, 0x9f000), 0x9e);
-        assert_eq!(frames.add_region(0x10_0800, 0x20_0000), 0xff);
-        frames
-    }
-
-    fn in_regions(address: u64) -> bool {
-        (0x1000..0x9f000).contains(&address) || (0x10_1000..0x20_0000).contains(&address)
-    }
-
-    #[test]
-    fn every_usable_frame_is_handed_out_exactly_once() {
-        let mut frames = allocator();
-        let total = frames.stats().total;
-        let mut seen = HashSet::new();
-        while let Some(address) = frames.allocate() {
-            assert!(in_regions(address), "{address:#x} is not usable memory");
-            assert!(seen.insert(address), "{address:#x} handed out twice");
-        }
-        assert_eq!(seen.len() as u64, total);
-        assert_eq!(frames.stats().free(), 0);
-    }
-
-    #[test]
-    fn freed_frames_come_back_first_and_counts_follow() {
-        let mut frames = allocator();
-        let a = frames.allocate().unwrap();
-        let b = frames.allocate().unwrap();
-        assert_eq!(frames.stats().used, 2);
-        frames.free(a).unwrap();
-        frames.free(b).unwrap();
-        assert_eq!(frames.stats().used, 0);
-        assert_eq!(frames.allocate(), Some(b));
-        assert_eq!(frames.allocate(), Some(a));
-    }
-
-    #[test]
-    fn double_and_foreign_frees_are_refused() {
-        let mut frames = allocator();
-        let a = frames.allocate().unwrap();
-        frames.free(a).unwrap();
-        assert_eq!(frames.free(a), Err(FrameError::NotAllocated(a)));
-        assert_eq!(frames.free(0xa0000), Err(FrameError::NotAllocated(0xa0000)));
-        assert_eq!(frames.free(0x1_0000_0000), Err(FrameError::NotAllocated(0x1_0000_0000)));
-        assert_eq!(frames.free(a + 8), Err(FrameError::Misaligned(a + 8)));
-        assert_eq!(frames.stats().used, 0);
-    }
-}
-
 /// Links stored in the free frames themselves, through the HHDM.
 struct HhdmLinks(u64);
 
@@ -302,4 +234,72 @@ pub fn stats() -> FrameStats {
     x86_64::instructions::interrupts::without_interrupts(|| {
         FRAMES.lock().as_ref().map(|f| f.stats()).unwrap_or_default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{HashMap, HashSet};
+
+    #[derive(Default)]
+    struct MapLinks(HashMap<u64, u64>);
+
+    impl Links for MapLinks {
+        fn set_next(&mut self, frame: u64, next: u64) {
+            self.0.insert(frame, next);
+        }
+        fn next(&self, frame: u64) -> u64 {
+            self.0[&frame]
+        }
+    }
+
+    fn allocator() -> FrameAllocator<'static, MapLinks> {
+        let bitmap = Box::leak(vec![0u64; 64].into_boxed_slice());
+        let mut frames = FrameAllocator::new(0, bitmap, MapLinks::default());
+        assert_eq!(frames.add_region(0x1000, 0x9f000), 0x9e);
+        assert_eq!(frames.add_region(0x10_0800, 0x20_0000), 0xff);
+        frames
+    }
+
+    fn in_regions(address: u64) -> bool {
+        (0x1000..0x9f000).contains(&address) || (0x10_1000..0x20_0000).contains(&address)
+    }
+
+    #[test]
+    fn every_usable_frame_is_handed_out_exactly_once() {
+        let mut frames = allocator();
+        let total = frames.stats().total;
+        let mut seen = HashSet::new();
+        while let Some(address) = frames.allocate() {
+            assert!(in_regions(address), "{address:#x} is not usable memory");
+            assert!(seen.insert(address), "{address:#x} handed out twice");
+        }
+        assert_eq!(seen.len() as u64, total);
+        assert_eq!(frames.stats().free(), 0);
+    }
+
+    #[test]
+    fn freed_frames_come_back_first_and_counts_follow() {
+        let mut frames = allocator();
+        let a = frames.allocate().unwrap();
+        let b = frames.allocate().unwrap();
+        assert_eq!(frames.stats().used, 2);
+        frames.free(a).unwrap();
+        frames.free(b).unwrap();
+        assert_eq!(frames.stats().used, 0);
+        assert_eq!(frames.allocate(), Some(b));
+        assert_eq!(frames.allocate(), Some(a));
+    }
+
+    #[test]
+    fn double_and_foreign_frees_are_refused() {
+        let mut frames = allocator();
+        let a = frames.allocate().unwrap();
+        frames.free(a).unwrap();
+        assert_eq!(frames.free(a), Err(FrameError::NotAllocated(a)));
+        assert_eq!(frames.free(0xa0000), Err(FrameError::NotAllocated(0xa0000)));
+        assert_eq!(frames.free(0x1_0000_0000), Err(FrameError::NotAllocated(0x1_0000_0000)));
+        assert_eq!(frames.free(a + 8), Err(FrameError::Misaligned(a + 8)));
+        assert_eq!(frames.stats().used, 0);
+    }
 }
