@@ -66,20 +66,46 @@ static EXECUTABLE_FILE: ExecutableFileRequest = ExecutableFileRequest::new();
 #[unsafe(link_section = ".limine_requests_end")]
 static REQUESTS_END: RequestsEndMarker = RequestsEndMarker::new();
 
+/// Memory map entries kept; firmware maps have a few dozen.
+pub const MAX_MAP_ENTRIES: usize = 256;
+
 /// What the bootloader handed over, checked for what the kernel cannot boot
-/// without.
-#[derive(Clone, Copy)]
+/// without, and copied out of the bootloader's memory so that memory can be
+/// reclaimed.
 pub struct BootInfo {
     /// Bootloader name and version, as Limine reports them.
-    pub bootloader: Option<(&'static str, &'static str)>,
+    bootloader: Option<(Copied<32>, Copied<32>)>,
     pub firmware: Firmware,
     /// Virtual address of physical address 0 in the higher-half direct map.
     pub hhdm_offset: u64,
-    pub memory_map: &'static [&'static Entry],
+    map: [Entry; MAX_MAP_ENTRIES],
+    map_len: usize,
     /// The first framebuffer, if the firmware set up a linear one.
     pub framebuffer: Option<Framebuffer>,
-    /// The `cmdline:` of the `limine.conf` entry that booted the kernel.
-    pub cmdline: &'static str,
+    cmdline: Copied<512>,
+}
+
+/// A string copied into a fixed buffer (cut at a character boundary).
+#[derive(Clone, Copy)]
+struct Copied<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Copied<N> {
+    fn of(text: &str) -> Self {
+        let mut len = text.len().min(N);
+        while !text.is_char_boundary(len) {
+            len -= 1;
+        }
+        let mut bytes = [0; N];
+        bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
+        Self { bytes, len }
+    }
+
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    }
 }
 
 /// The firmware that started the machine (and Limine).
@@ -146,7 +172,8 @@ impl fmt::Display for BootError {
     }
 }
 
-/// Limine's raw answers, before any checking. Kept apart from the statics so
+/// Limine's raw answers, before any checking; they point into memory that
+/// the kernel reclaims once they are copied. Kept apart from the statics so
 /// the checks in [`BootInfo::from_answers`] run on the host.
 #[derive(Clone, Copy)]
 struct Answers {
@@ -169,45 +196,68 @@ impl BootInfo {
         if memory_map.is_empty() {
             return Err(BootError::EmptyMemoryMap);
         }
+        let mut map = [Entry { base: 0, length: 0, entry_type: EntryType::RESERVED }; MAX_MAP_ENTRIES];
+        for (copy, entry) in map.iter_mut().zip(memory_map) {
+            *copy = **entry;
+        }
         Ok(Self {
-            bootloader: answers.bootloader,
+            bootloader: answers.bootloader.map(|(name, version)| (Copied::of(name), Copied::of(version))),
             firmware: answers.firmware.unwrap_or(Firmware::Unknown),
             hhdm_offset,
-            memory_map,
+            map,
+            map_len: memory_map.len().min(MAX_MAP_ENTRIES),
             framebuffer: answers.framebuffer,
-            cmdline: answers.cmdline.unwrap_or(""),
+            cmdline: Copied::of(answers.cmdline.unwrap_or("")),
         })
     }
 
+    /// The memory map (at most [`MAX_MAP_ENTRIES`] entries).
+    pub fn memory_map(&self) -> &[Entry] {
+        &self.map[..self.map_len]
+    }
+
+    /// Bootloader name and version.
+    pub fn bootloader(&self) -> Option<(&str, &str)> {
+        self.bootloader.as_ref().map(|(name, version)| (name.as_str(), version.as_str()))
+    }
+
+    /// The `cmdline:` of the `limine.conf` entry that booted the kernel.
+    pub fn cmdline(&self) -> &str {
+        self.cmdline.as_str()
+    }
+
     /// The value of `key=value` on the command line (the last one wins).
-    pub fn option(&self, key: &str) -> Option<&'static str> {
-        option(self.cmdline, key)
+    pub fn option(&self, key: &str) -> Option<&str> {
+        option(self.cmdline(), key)
     }
 
     /// Bytes of memory the map marks usable right now.
     pub fn usable_bytes(&self) -> u64 {
-        usable_bytes(self.memory_map)
+        usable_bytes(self.memory_map())
     }
 
     /// Logs the boot banner: who booted us, on what, with what memory and
     /// screen.
     pub fn log_banner(&self) {
-        let (name, version) = self.bootloader.unwrap_or(("unknown bootloader", "?"));
+        let (name, version) = self.bootloader().unwrap_or(("unknown bootloader", "?"));
         log::info!("{name} {version}, protocol base revision {BASE_REVISION}, firmware: {}", self.firmware);
         log::info!("HHDM offset: {:#x}", self.hhdm_offset);
         log::info!(
             "memory: {} MiB usable, {} memory map entries",
             self.usable_bytes() / (1024 * 1024),
-            self.memory_map.len()
+            self.map_len
         );
+        if self.map_len == MAX_MAP_ENTRIES {
+            log::warn!("the memory map was cut to {MAX_MAP_ENTRIES} entries");
+        }
         match &self.framebuffer {
             Some(fb) => {
                 log::info!("framebuffer: {}x{}, pitch {}, {} bpp", fb.width, fb.height, fb.pitch, fb.bpp)
             }
             None => log::info!("framebuffer: none"),
         }
-        if !self.cmdline.is_empty() {
-            log::info!("command line: {}", self.cmdline);
+        if !self.cmdline().is_empty() {
+            log::info!("command line: {}", self.cmdline());
         }
     }
 }
@@ -216,12 +266,12 @@ impl BootInfo {
 impl fmt::Debug for BootInfo {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.debug_struct("BootInfo")
-            .field("bootloader", &self.bootloader)
+            .field("bootloader", &self.bootloader())
             .field("firmware", &self.firmware)
             .field("hhdm_offset", &format_args!("{:#x}", self.hhdm_offset))
-            .field("memory_map_entries", &self.memory_map.len())
+            .field("memory_map_entries", &self.map_len)
             .field("framebuffer", &self.framebuffer)
-            .field("cmdline", &self.cmdline)
+            .field("cmdline", &self.cmdline())
             .finish()
     }
 }
@@ -230,7 +280,7 @@ fn option<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
     cmdline.split_whitespace().rev().find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
 }
 
-fn usable_bytes(entries: &[&Entry]) -> u64 {
+fn usable_bytes(entries: &[Entry]) -> u64 {
     entries.iter().filter(|entry| entry.entry_type == EntryType::USABLE).map(|entry| entry.length).sum()
 }
 
@@ -315,8 +365,10 @@ mod tests {
     fn complete_answers_are_accepted() {
         let info = BootInfo::from_answers(good_answers()).unwrap();
         assert_eq!(info.hhdm_offset, 0xffff_8000_0000_0000);
-        assert_eq!(info.memory_map.len(), 4);
-        assert_eq!(info.cmdline, "");
+        assert_eq!(info.memory_map().len(), 4);
+        assert_eq!(info.memory_map()[2].base, 0x100000);
+        assert_eq!(info.cmdline(), "");
+        assert_eq!(info.bootloader(), Some(("Limine", "8.2.0")));
     }
 
     #[test]
@@ -345,6 +397,13 @@ mod tests {
     fn only_usable_regions_count_as_usable_memory() {
         let info = BootInfo::from_answers(good_answers()).unwrap();
         assert_eq!(info.usable_bytes(), 0x9f000 + 0x3ff00000);
+    }
+
+    #[test]
+    fn long_strings_are_cut_at_a_character_boundary() {
+        assert_eq!(Copied::<4>::of("abcdef").as_str(), "abcd");
+        assert_eq!(Copied::<4>::of("abcé").as_str(), "abc");
+        assert_eq!(Copied::<8>::of("").as_str(), "");
     }
 
     #[test]

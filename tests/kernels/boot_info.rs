@@ -13,7 +13,7 @@ harness::test_kernel!();
 
 #[test_case]
 fn booted_by_the_pinned_limine() {
-    let (name, version) = boot::info().bootloader.expect("bootloader info response");
+    let (name, version) = boot::info().bootloader().expect("bootloader info response");
     assert_eq!(name, "Limine");
     assert_eq!(version, "8.2.0");
 }
@@ -29,7 +29,8 @@ fn hhdm_is_in_the_higher_half_and_maps_usable_memory() {
     let info = boot::info();
     assert!(info.hhdm_offset >= 0xffff_8000_0000_0000, "HHDM offset {:#x}", info.hhdm_offset);
     assert_eq!(info.hhdm_offset % 4096, 0);
-    let region = info.memory_map.iter().find(|e| e.entry_type == EntryType::USABLE).expect("a usable region");
+    let region =
+        info.memory_map().iter().find(|e| e.entry_type == EntryType::USABLE).expect("a usable region");
     let word = (info.hhdm_offset + region.base) as *mut u64;
     // SAFETY: the region is usable RAM that nothing owns yet (no allocator
     // runs in this kernel), and the HHDM maps it writable.
@@ -44,7 +45,7 @@ fn hhdm_is_in_the_higher_half_and_maps_usable_memory() {
 #[test_case]
 fn memory_map_is_sorted_page_aligned_and_has_memory() {
     let info = boot::info();
-    let map = info.memory_map;
+    let map = info.memory_map();
     for pair in map.windows(2) {
         assert!(pair[0].base + pair[0].length <= pair[1].base, "overlap at {:#x}", pair[1].base);
     }

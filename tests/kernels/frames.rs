@@ -1,5 +1,6 @@
-//! Every usable frame is handed out exactly once, only frames of usable
-//! regions are handed out, and freed frames are handed out again.
+//! Every usable frame is handed out exactly once, only frames of usable (or
+//! reclaimed bootloader) regions are handed out, and freed frames are handed
+//! out again.
 
 #![no_std]
 #![no_main]
@@ -14,15 +15,21 @@ use limine::memory_map::EntryType;
 harness::test_kernel!();
 
 fn usable(address: u64) -> bool {
-    boot::info()
-        .memory_map
-        .iter()
-        .any(|e| e.entry_type == EntryType::USABLE && (e.base..e.base + e.length).contains(&address))
+    boot::info().memory_map().iter().any(|e| {
+        matches!(e.entry_type, EntryType::USABLE | EntryType::BOOTLOADER_RECLAIMABLE)
+            && (e.base..e.base + e.length).contains(&address)
+    })
 }
 
 #[test_case]
-fn the_allocator_covers_usable_memory_less_boot_memory() {
-    let usable_frames = boot::info().usable_bytes() / frames::FRAME_SIZE;
+fn the_allocator_covers_usable_and_reclaimed_memory_less_boot_memory() {
+    let reclaimable: u64 = boot::info()
+        .memory_map()
+        .iter()
+        .filter(|e| e.entry_type == EntryType::BOOTLOADER_RECLAIMABLE)
+        .map(|e| e.length / frames::FRAME_SIZE)
+        .sum();
+    let usable_frames = boot::info().usable_bytes() / frames::FRAME_SIZE + reclaimable;
     let boot_frames = early::used().div_ceil(frames::FRAME_SIZE);
     assert!(early::used() < 8 << 20, "{} KiB of boot memory", early::used() / 1024);
     let total = frames::stats().total;

@@ -6,17 +6,36 @@
 use super::slab::{self, ClassStats, SLAB_SIZE, Slab};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicUsize, Ordering};
 use spin::Mutex;
-use talc::TalcLock;
+use talc::DefaultBinning;
+use talc::base::Talc;
 use talc::source::Source;
 
+/// What a slab is carved from.
+const SLAB_PAGE: Layout = match Layout::from_size_align(SLAB_SIZE, SLAB_SIZE) {
+    Ok(layout) => layout,
+    Err(_) => panic!("SLAB_SIZE is a power of two"),
+};
+
+/// One lock guards the slab, talc and the usage counters, so that every
+/// allocation, small or large, takes exactly one lock.
 pub struct Allocator<S: Source> {
-    talc: TalcLock<spin::Mutex<()>, S>,
-    slab: Mutex<Slab>,
+    state: Mutex<State<S>>,
+}
+
+struct State<S: Source> {
+    slab: Slab,
+    talc: Talc<S, DefaultBinning>,
     /// Bytes handed out (as requested) and not freed, and the most ever.
-    in_use: AtomicUsize,
-    peak: AtomicUsize,
+    in_use: usize,
+    peak: usize,
+}
+
+impl<S: Source> State<S> {
+    fn count(&mut self, freed: usize, allocated: usize) {
+        self.in_use = self.in_use - freed + allocated;
+        self.peak = self.peak.max(self.in_use);
+    }
 }
 
 /// Where the heap's memory is, for the statistics.
@@ -34,41 +53,24 @@ pub struct AllocatorStats {
 
 impl<S: Source> Allocator<S> {
     pub const fn new(source: S) -> Self {
-        Self {
-            talc: TalcLock::new(source),
-            slab: Mutex::new(Slab::new()),
-            in_use: AtomicUsize::new(0),
-            peak: AtomicUsize::new(0),
-        }
+        Self { state: Mutex::new(State { slab: Slab::new(), talc: Talc::new(source), in_use: 0, peak: 0 }) }
     }
 
     /// Runs `f` on talc's memory source (to change its limits, say).
     pub fn with_source<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
-        f(&mut self.talc.lock().source)
+        f(&mut self.state.lock().talc.source)
     }
 
     pub fn stats(&self) -> AllocatorStats {
-        let classes = self.slab.lock().stats();
-        let talc = self.talc.lock();
-        let counters = talc.counters();
+        let state = self.state.lock();
+        let counters = state.talc.counters();
         AllocatorStats {
-            classes,
+            classes: state.slab.stats(),
             talc_claimed: counters.claimed_bytes,
             talc_free: counters.available_bytes,
-            in_use: self.in_use.load(Ordering::Relaxed),
-            peak: self.peak.load(Ordering::Relaxed),
+            in_use: state.in_use,
+            peak: state.peak,
         }
-    }
-
-    fn count_alloc(&self, size: usize) {
-        let now = self.in_use.fetch_add(size, Ordering::Relaxed) + size;
-        self.peak.fetch_max(now, Ordering::Relaxed);
-    }
-
-    fn slab_page(&self) -> Option<NonNull<u8>> {
-        let layout = Layout::from_size_align(SLAB_SIZE, SLAB_SIZE).expect("a page layout");
-        // SAFETY: a non-zero-size layout.
-        NonNull::new(unsafe { self.talc.alloc(layout) })
     }
 }
 
@@ -78,50 +80,60 @@ impl<S: Source> Allocator<S> {
 // is the path that allocated it.
 unsafe impl<S: Source> GlobalAlloc for Allocator<S> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let mut state = self.state.lock();
+        let state = &mut *state;
         let pointer = match slab::class_for(layout) {
-            // SAFETY: slab pages come fresh from talc.
-            Some(class) => unsafe { self.slab.lock().alloc(class, layout.size(), || self.slab_page()) }
-                .map_or(ptr::null_mut(), NonNull::as_ptr),
+            Some(class) => {
+                let talc = &mut state.talc;
+                // SAFETY: slab pages come fresh from talc; the layout is non-zero.
+                unsafe { state.slab.alloc(class, layout.size(), || talc.allocate(SLAB_PAGE)) }
+            }
             // SAFETY: the caller's layout is non-zero-size per GlobalAlloc.
-            None => unsafe { self.talc.alloc(layout) },
+            None => unsafe { state.talc.allocate(layout) },
         };
-        if !pointer.is_null() {
-            self.count_alloc(layout.size());
+        match pointer {
+            Some(pointer) => {
+                state.count(0, layout.size());
+                pointer.as_ptr()
+            }
+            None => ptr::null_mut(),
         }
-        pointer
     }
 
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        self.in_use.fetch_sub(layout.size(), Ordering::Relaxed);
+        let mut state = self.state.lock();
         match (slab::class_for(layout), NonNull::new(pointer)) {
             // SAFETY: a small layout was served by this class.
-            (Some(class), Some(object)) => unsafe { self.slab.lock().free(class, object, layout.size()) },
+            (Some(class), Some(object)) => unsafe { state.slab.free(class, object, layout.size()) },
             // SAFETY: a large layout was served by talc.
-            _ => unsafe { self.talc.dealloc(pointer, layout) },
+            _ => unsafe { state.talc.deallocate(pointer, layout) },
         }
+        state.count(layout.size(), 0);
     }
 
-    /// A reallocation that stays within its size class keeps its object.
+    /// A reallocation that stays within its size class keeps its object;
+    /// talc grows or shrinks large blocks in place when it can.
     unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: the caller guarantees the new size is valid for this alignment.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
         let (old_class, new_class) = (slab::class_for(layout), slab::class_for(new_layout));
-        if let (Some(old), Some(new)) = (old_class, new_class)
-            && old == new
         {
-            self.slab.lock().resize(old, layout.size(), new_size);
-            self.in_use.fetch_sub(layout.size(), Ordering::Relaxed);
-            self.count_alloc(new_size);
-            return pointer;
+            let mut state = self.state.lock();
+            let in_place = match (old_class, new_class) {
+                (Some(old), Some(new)) if old == new => {
+                    state.slab.resize(old, layout.size(), new_size);
+                    true
+                }
+                // SAFETY: a talc block with its layout; the new size is non-zero.
+                (None, None) => unsafe { state.talc.try_realloc_in_place(pointer, layout, new_size) },
+                _ => false,
+            };
+            if in_place {
+                state.count(layout.size(), new_size);
+                return pointer;
+            }
         }
-        if old_class.is_none() && new_class.is_none() {
-            self.in_use.fetch_sub(layout.size(), Ordering::Relaxed);
-            // SAFETY: both layouts are talc's; the caller's contract holds.
-            let moved = unsafe { self.talc.realloc(pointer, layout, new_size) };
-            self.count_alloc(if moved.is_null() { layout.size() } else { new_size });
-            return moved;
-        }
-        // SAFETY: moving between paths: allocate, copy, free.
+        // SAFETY: allocate, copy, free, each under the lock on its own.
         unsafe {
             let moved = self.alloc(new_layout);
             if !moved.is_null() {

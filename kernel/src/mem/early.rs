@@ -39,7 +39,7 @@ static REGION: Mutex<Option<Boot>> = Mutex::new(None);
 /// Chooses the region to carve from: the largest usable one.
 pub fn init(info: &BootInfo) {
     let largest = info
-        .memory_map
+        .memory_map()
         .iter()
         .filter(|entry| entry.entry_type == EntryType::USABLE)
         .max_by_key(|entry| entry.length);

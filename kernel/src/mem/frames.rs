@@ -121,7 +121,12 @@ impl<'a, L: Links> FrameAllocator<'a, L> {
                 let region = self.regions.get(self.current).filter(|_| self.current < self.count)?;
                 if self.cursor < region.end {
                     self.cursor += 1;
-                    break self.cursor - 1;
+                    let (word, bit) = self.bit(self.cursor - 1);
+                    // Reserved frames (page tables) are passed over.
+                    if self.allocated[word] & bit == 0 {
+                        break self.cursor - 1;
+                    }
+                    continue;
                 }
                 self.current += 1;
                 self.cursor = self.regions.get(self.current).map_or(0, |r| r.start);
@@ -152,6 +157,20 @@ impl<'a, L: Links> FrameAllocator<'a, L> {
         self.free_head = frame;
         self.stats.used -= 1;
         Ok(())
+    }
+
+    /// Marks the frame at `address` as in use for good (a page table that a
+    /// region about to be added holds), unless it is already.
+    pub fn reserve(&mut self, address: u64) {
+        let frame = address / FRAME_SIZE;
+        if frame < self.first || frame >= self.first + self.allocated.len() as u64 * 64 {
+            return;
+        }
+        let (word, bit) = self.bit(frame);
+        if self.allocated[word] & bit == 0 {
+            self.allocated[word] |= bit;
+            self.stats.used += 1;
+        }
     }
 
     pub fn stats(&self) -> FrameStats {
@@ -188,7 +207,7 @@ pub fn init(info: &crate::boot::BootInfo) {
     // The bitmap covers only memory that can ever be handed out: reserved
     // ranges can lie far above RAM (QEMU reports one at 1 TiB).
     let end = info
-        .memory_map
+        .memory_map()
         .iter()
         .filter(|e| matches!(e.entry_type, EntryType::USABLE | EntryType::BOOTLOADER_RECLAIMABLE))
         .map(|e| e.base + e.length)
@@ -201,7 +220,7 @@ pub fn init(info: &crate::boot::BootInfo) {
     };
     let carved = super::early::seal();
     let mut allocator = FrameAllocator::new(0, bitmap, HhdmLinks(info.hhdm_offset));
-    for entry in info.memory_map.iter().filter(|e| e.entry_type == EntryType::USABLE) {
+    for entry in info.memory_map().iter().filter(|e| e.entry_type == EntryType::USABLE) {
         let (start, end) = (entry.base, entry.base + entry.length);
         match carved {
             Some((low, high)) if low >= start && high <= end => {
@@ -216,6 +235,25 @@ pub fn init(info: &crate::boot::BootInfo) {
     let stats = allocator.stats();
     *FRAMES.lock() = Some(allocator);
     log::info!("{stats}");
+}
+
+/// Adds the bootloader-reclaimable regions, now that nothing of Limine's is
+/// read any more (boot information was copied out, `_start` left Limine's
+/// stack, the GDT and IDT are the kernel's). Limine's page tables, still
+/// active and kept in that memory, stay reserved. Returns the bytes gained.
+pub fn reclaim_bootloader_memory(info: &crate::boot::BootInfo) -> u64 {
+    use limine::memory_map::EntryType;
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        let mut frames = FRAMES.lock();
+        let Some(frames) = frames.as_mut() else { return 0 };
+        let before = frames.stats();
+        super::paging::for_each_table_frame(|address| frames.reserve(address));
+        for entry in info.memory_map().iter().filter(|e| e.entry_type == EntryType::BOOTLOADER_RECLAIMABLE) {
+            frames.add_region(entry.base, entry.base + entry.length);
+        }
+        let after = frames.stats();
+        (after.free() - before.free()) * FRAME_SIZE
+    })
 }
 
 /// A free frame's physical address.
@@ -289,6 +327,19 @@ mod tests {
         assert_eq!(frames.stats().used, 0);
         assert_eq!(frames.allocate(), Some(b));
         assert_eq!(frames.allocate(), Some(a));
+    }
+
+    #[test]
+    fn reserved_frames_are_never_handed_out() {
+        let bitmap = Box::leak(vec![0u64; 64].into_boxed_slice());
+        let mut frames = FrameAllocator::new(0, bitmap, MapLinks::default());
+        frames.reserve(0x3000);
+        frames.reserve(0x3000);
+        frames.add_region(0x1000, 0x6000);
+        assert_eq!(frames.stats(), FrameStats { total: 5, used: 1 });
+        let handed: Vec<u64> = std::iter::from_fn(|| frames.allocate()).collect();
+        assert_eq!(handed, [0x1000, 0x2000, 0x4000, 0x5000]);
+        assert_eq!(frames.free(0x3000), Ok(()), "a reserved frame can be given up by its owner");
     }
 
     #[test]

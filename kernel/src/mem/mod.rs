@@ -16,9 +16,11 @@ pub fn init_early(info: &BootInfo) {
     paging::init(info.hhdm_offset);
 }
 
-/// The frame allocator (from what boot memory left) and the heap. Ends boot
-/// memory.
+/// The frame allocator (from what boot memory left, then the memory Limine
+/// used and no longer needs) and the heap. Ends boot memory.
 pub fn init(info: &BootInfo) {
     frames::init(info);
+    let reclaimed = frames::reclaim_bootloader_memory(info);
+    log::info!("reclaimed {} KiB of bootloader memory; {}", reclaimed / 1024, frames::stats());
     heap::init(info.option("heap"));
 }

@@ -84,6 +84,29 @@ pub fn unmap(page: VirtAddr) -> Result<PhysAddr, GuardError> {
     Ok(frame.start_address())
 }
 
+/// Calls `f` with the physical address of every page table in use: the
+/// level-4 table and every table its entries lead to.
+pub fn for_each_table_frame(mut f: impl FnMut(u64)) {
+    let Some(hhdm) = TABLES.lock().as_ref().map(|t| t.phys_offset().as_u64()) else { return };
+    let (level_4, _) = Cr3::read();
+    f(level_4.start_address().as_u64());
+    walk(hhdm, level_4.start_address().as_u64(), 4, &mut f);
+}
+
+fn walk(hhdm: u64, table: u64, level: u8, f: &mut impl FnMut(u64)) {
+    // SAFETY: `table` is a page table of the active hierarchy, mapped by the
+    // HHDM; it is only read.
+    let table = unsafe { &*((hhdm + table) as *const PageTable) };
+    for entry in table.iter() {
+        let flags = entry.flags();
+        if level > 1 && flags.contains(PageTableFlags::PRESENT) && !flags.contains(PageTableFlags::HUGE_PAGE)
+        {
+            f(entry.addr().as_u64());
+            walk(hhdm, entry.addr().as_u64(), level - 1, f);
+        }
+    }
+}
+
 /// The physical address `address` maps to, if any.
 pub fn translate(address: VirtAddr) -> Option<PhysAddr> {
     TABLES.lock().as_ref()?.translate_addr(address)

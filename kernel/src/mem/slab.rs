@@ -16,8 +16,12 @@ pub const CLASSES: [usize; 7] = [8, 16, 32, 64, 128, 256, 512];
 /// The class serving `layout`, if it is small enough: the smallest class at
 /// least as large as both its size and its alignment.
 pub fn class_for(layout: Layout) -> Option<usize> {
-    let need = layout.size().max(layout.align()).max(1);
-    CLASSES.iter().position(|&size| size >= need)
+    let need = layout.size().max(layout.align());
+    if need > CLASSES[CLASSES.len() - 1] {
+        return None;
+    }
+    // 8 bytes is class 0, 9..=16 class 1, and so on: log2, rounded up, less 3.
+    Some((need.max(8).next_power_of_two().trailing_zeros() - 3) as usize)
 }
 
 /// Use of one size class.
