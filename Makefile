@@ -70,7 +70,7 @@ help:
 	@echo "  make run-uefi     boot the ISO in QEMU with OVMF (UEFI)"
 	@echo "  make debug        boot (BIOS) paused with a GDB stub on :1234"
 	@echo "  make test         host unit tests + every test kernel on BIOS and UEFI"
-	@echo "  make bench        console benchmarks on the host, with ratios to memcpy"
+	@echo "  make bench        console and allocator benchmarks on the host, with ratios"
 	@echo "  make lint         rustfmt check and clippy (kernel target and host)"
 	@echo "  make clean        remove build output (the Limine cache stays)"
 	@echo "Settings: HEADLESS=1  ACCEL=kvm|tcg  MEMORY=512M  QEMU_ARGS=...  LIMINE_DIR=...  OVMF_CODE=/OVMF_VARS="

@@ -69,6 +69,16 @@ fn a_long_lived_allocation_survives_heavy_churn() {
 }
 
 #[test_case]
+fn one_api_reports_frames_and_heap() {
+    let stats = kernel::mem::stats();
+    assert!(stats.frames.used > 0 && stats.frames.used <= stats.frames.total);
+    assert_eq!(stats.heap.mapped % 4096, 0);
+    let text = harness::Text::<2048>::format(format_args!("{stats}"));
+    assert!(text.as_str().starts_with("frames: ") && text.as_str().contains("\nheap: "), "{}", text.as_str());
+    assert_eq!(text.as_str().matches("slab ").count(), 7);
+}
+
+#[test_case]
 fn statistics_count_what_is_live() {
     let before = heap::stats().allocator;
     let small: Vec<Box<u16>> = (0..100).map(Box::new).collect();

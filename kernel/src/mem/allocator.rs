@@ -112,36 +112,48 @@ unsafe impl<S: Source> GlobalAlloc for Allocator<S> {
     }
 
     /// A reallocation that stays within its size class keeps its object;
-    /// talc grows or shrinks large blocks in place when it can.
+    /// talc grows or shrinks large blocks in place when it can; anything
+    /// else moves, all under one lock.
     unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: the caller guarantees the new size is valid for this alignment.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
         let (old_class, new_class) = (slab::class_for(layout), slab::class_for(new_layout));
-        {
-            let mut state = self.state.lock();
-            let in_place = match (old_class, new_class) {
-                (Some(old), Some(new)) if old == new => {
-                    state.slab.resize(old, layout.size(), new_size);
-                    true
-                }
-                // SAFETY: a talc block with its layout; the new size is non-zero.
-                (None, None) => unsafe { state.talc.try_realloc_in_place(pointer, layout, new_size) },
-                _ => false,
-            };
-            if in_place {
-                state.count(layout.size(), new_size);
-                return pointer;
+        let mut state = self.state.lock();
+        let state = &mut *state;
+        let in_place = match (old_class, new_class) {
+            (Some(old), Some(new)) if old == new => {
+                state.slab.resize(old, layout.size(), new_size);
+                true
             }
+            // SAFETY: a talc block with its layout; the new size is non-zero.
+            (None, None) => unsafe { state.talc.try_realloc_in_place(pointer, layout, new_size) },
+            _ => false,
+        };
+        if in_place {
+            state.count(layout.size(), new_size);
+            return pointer;
         }
-        // SAFETY: allocate, copy, free, each under the lock on its own.
+        let moved = match new_class {
+            Some(class) => {
+                let talc = &mut state.talc;
+                // SAFETY: slab pages come fresh from talc.
+                unsafe { state.slab.alloc(class, new_size, || talc.allocate(SLAB_PAGE)) }
+            }
+            // SAFETY: a non-zero-size layout.
+            None => unsafe { state.talc.allocate(new_layout) },
+        };
+        let Some(moved) = moved else { return ptr::null_mut() };
+        // SAFETY: both blocks are live and distinct; the old one is then freed
+        // on the path that allocated it.
         unsafe {
-            let moved = self.alloc(new_layout);
-            if !moved.is_null() {
-                ptr::copy_nonoverlapping(pointer, moved, layout.size().min(new_size));
-                self.dealloc(pointer, layout);
+            ptr::copy_nonoverlapping(pointer, moved.as_ptr(), layout.size().min(new_size));
+            match (old_class, NonNull::new(pointer)) {
+                (Some(class), Some(object)) => state.slab.free(class, object, layout.size()),
+                _ => state.talc.deallocate(pointer, layout),
             }
-            moved
         }
+        state.count(layout.size(), new_size);
+        moved.as_ptr()
     }
 }
 

@@ -187,11 +187,10 @@ fn out_of_memory(layout: Layout) -> ! {
     // SAFETY: the CPU halts right after; nothing interrupted resumes.
     unsafe {
         crate::console::print_fatal(format_args!(
-            "\nOUT OF MEMORY: could not allocate {} bytes (alignment {})\n{}{}\nCPU halted.\n",
+            "\nOUT OF MEMORY: could not allocate {} bytes (alignment {})\n{}\nCPU halted.\n",
             layout.size(),
             layout.align(),
-            stats(),
-            frames::stats()
+            super::stats()
         ));
     }
     crate::arch::halt()

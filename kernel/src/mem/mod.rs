@@ -8,6 +8,7 @@ pub mod paging;
 pub mod slab;
 
 use crate::boot::BootInfo;
+use core::fmt;
 
 /// Boot memory and the page tables: what the consoles and the CPU set-up
 /// need before the heap exists.
@@ -23,4 +24,22 @@ pub fn init(info: &BootInfo) {
     let reclaimed = frames::reclaim_bootloader_memory(info);
     log::info!("reclaimed {} KiB of bootloader memory; {}", reclaimed / 1024, frames::stats());
     heap::init(info.option("heap"));
+}
+
+/// Physical frames and the heap, in one place (what the shell's `mem` shows).
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryStats {
+    pub frames: frames::FrameStats,
+    pub heap: heap::HeapStats,
+}
+
+pub fn stats() -> MemoryStats {
+    MemoryStats { frames: frames::stats(), heap: heap::stats() }
+}
+
+impl fmt::Display for MemoryStats {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        writeln!(f, "{}", self.frames)?;
+        write!(f, "{}", self.heap)
+    }
 }
