@@ -16,4 +16,5 @@ pub mod boot;
 pub mod console;
 pub mod mem;
 pub mod panic;
+pub mod shell;
 pub mod task;

@@ -7,7 +7,7 @@
 #![no_main]
 
 use core::panic::PanicInfo;
-use kernel::{arch, boot, console, mem};
+use kernel::{arch, boot, console, mem, task};
 
 #[unsafe(no_mangle)]
 extern "C" fn kmain() -> ! {
@@ -18,7 +18,7 @@ extern "C" fn kmain() -> ! {
     boot.log_banner();
     mem::init(boot);
     arch::init();
-    arch::idle()
+    task::run(boot)
 }
 
 #[panic_handler]

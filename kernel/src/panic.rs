@@ -1,6 +1,19 @@
 //! The kernel's answer to a panic: a report on every console, then a halt.
 
+use core::fmt;
 use core::panic::PanicInfo;
+
+/// ` in task N (name)` when a task was being polled.
+struct TaskName(Option<(u64, &'static str)>);
+
+impl fmt::Display for TaskName {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self.0 {
+            Some((id, name)) => write!(f, " in task {id} ({name})"),
+            None => Ok(()),
+        }
+    }
+}
 use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Reports a panic and stops the CPU. `main.rs`'s panic handler calls this.
@@ -18,17 +31,18 @@ pub fn handle(info: &PanicInfo) -> ! {
 /// screen, even when the panic struck while a console lock was held.
 pub fn report(info: &PanicInfo) {
     let message = info.message();
+    let task = TaskName(crate::task::executor::current());
     // SAFETY: the panic path never returns to the interrupted code, and this
     // kernel runs on one CPU.
     unsafe {
         match info.location() {
             Some(at) => crate::console::print_fatal(format_args!(
-                "\nKERNEL PANIC at {}:{}: {}\n",
+                "\nKERNEL PANIC{task} at {}:{}: {}\n",
                 at.file(),
                 at.line(),
                 message
             )),
-            None => crate::console::print_fatal(format_args!("\nKERNEL PANIC: {message}\n")),
+            None => crate::console::print_fatal(format_args!("\nKERNEL PANIC{task}: {message}\n")),
         }
     }
 }

@@ -3,4 +3,4 @@
 
 pub mod x86_64;
 
-pub use self::x86_64::{halt, idle, init};
+pub use self::x86_64::{halt, init};

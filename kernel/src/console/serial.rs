@@ -3,7 +3,7 @@
 
 use core::fmt::{self, Write};
 use spin::Mutex;
-use uart_16550::{Config, Uart16550Tty, backend::PioBackend};
+use uart_16550::{Config, Uart16550Tty, backend::PioBackend, spec::registers::IER};
 use x86_64::instructions::interrupts;
 
 const COM1: u16 = 0x3f8;
@@ -17,6 +17,23 @@ pub fn init() {
     // drives these ports, and the port object is kept behind `PORT`'s lock.
     let port = unsafe { Uart16550Tty::new_port(COM1, Config::default()) };
     interrupts::without_interrupts(|| *PORT.lock() = port.ok());
+}
+
+/// Asks COM1 to interrupt (IRQ 4) when a byte arrives. False without COM1.
+pub fn enable_receive_interrupt() -> bool {
+    interrupts::without_interrupts(|| match PORT.lock().as_mut() {
+        Some(port) => {
+            port.inner_mut().enable_interrupts(IER::DATA_READY);
+            true
+        }
+        None => false,
+    })
+}
+
+/// A received byte, if one is waiting. For the IRQ 4 handler: the port's
+/// lock is only ever taken with interrupts off, so it is free here.
+pub fn receive() -> Option<u8> {
+    PORT.lock().as_mut()?.inner_mut().try_receive_byte().ok()
 }
 
 /// Writes to COM1 with interrupts off, so that a handler printing on this CPU

@@ -8,7 +8,7 @@
 
 use super::fault::{PageFaultCode, SelectorCode};
 use super::{gdt, pic, pit, stack};
-use crate::task::keyboard;
+use crate::task::{keyboard, serial as serial_input};
 use core::fmt;
 use spin::Once;
 use x86_64::instructions::port::Port;
@@ -149,6 +149,13 @@ extern "x86-interrupt" fn keyboard(_frame: InterruptStackFrame) {
     pic::end_of_interrupt(pic::KEYBOARD);
 }
 
+extern "x86-interrupt" fn com1(_frame: InterruptStackFrame) {
+    while let Some(byte) = crate::console::serial::receive() {
+        serial_input::BYTES.push(byte);
+    }
+    pic::end_of_interrupt(pic::COM1);
+}
+
 extern "x86-interrupt" fn spurious_primary(_frame: InterruptStackFrame) {
     pic::primary_irq7();
 }
@@ -189,6 +196,7 @@ pub fn init() {
         }
         idt[pic::vector(pic::TIMER)].set_handler_fn(timer);
         idt[pic::vector(pic::KEYBOARD)].set_handler_fn(keyboard);
+        idt[pic::vector(pic::COM1)].set_handler_fn(com1);
         idt[pic::SPURIOUS_PRIMARY].set_handler_fn(spurious_primary);
         idt[pic::SPURIOUS_SECONDARY].set_handler_fn(spurious_secondary);
         idt

@@ -12,6 +12,7 @@ pub const SECONDARY_OFFSET: u8 = PRIMARY_OFFSET + 8;
 /// IRQ lines in use.
 pub const TIMER: u8 = 0;
 pub const KEYBOARD: u8 = 1;
+pub const COM1: u8 = 4;
 const CASCADE: u8 = 2;
 
 /// The vectors on which the PICs report a spurious interrupt (IRQ 7 and 15).

@@ -1,0 +1,93 @@
+//! The shell's commands, parsed from a line.
+
+use core::time::Duration;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command<'a> {
+    Help,
+    Clear,
+    Echo(&'a str),
+    Uptime,
+    Mem,
+    BootInfo,
+    Colors,
+    Sleep(Duration),
+    Reboot,
+    Panic,
+    /// An empty line.
+    Nothing,
+    /// What went wrong, in one line.
+    Error(Error<'a>),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Error<'a> {
+    Unknown(&'a str),
+    Usage(&'static str),
+}
+
+/// The commands and what they do, for `help`.
+pub const HELP: &[(&str, &str)] = &[
+    ("help", "list the commands"),
+    ("clear", "clear the screen"),
+    ("echo TEXT", "print TEXT"),
+    ("uptime", "time since boot"),
+    ("mem", "frame and heap statistics"),
+    ("bootinfo", "what the bootloader handed over"),
+    ("colors", "the ANSI colour palette"),
+    ("sleep N", "wait N seconds (other tasks keep running)"),
+    ("reboot", "restart the machine"),
+    ("panic", "panic, to see the panic screen"),
+];
+
+/// The longest `sleep` accepted.
+const MAX_SLEEP_SECONDS: u64 = 3600;
+
+pub fn parse(line: &str) -> Command<'_> {
+    let line = line.trim();
+    let (name, rest) = line.split_once(char::is_whitespace).map_or((line, ""), |(n, r)| (n, r.trim()));
+    let no_arguments =
+        |command| if rest.is_empty() { command } else { Command::Error(Error::Usage("takes no arguments")) };
+    match name {
+        "" => Command::Nothing,
+        "help" => no_arguments(Command::Help),
+        "clear" => no_arguments(Command::Clear),
+        "echo" => Command::Echo(rest),
+        "uptime" => no_arguments(Command::Uptime),
+        "mem" => no_arguments(Command::Mem),
+        "bootinfo" => no_arguments(Command::BootInfo),
+        "colors" | "colours" => no_arguments(Command::Colors),
+        "reboot" => no_arguments(Command::Reboot),
+        "panic" => no_arguments(Command::Panic),
+        "sleep" => match rest.parse::<u64>() {
+            Ok(seconds) if seconds <= MAX_SLEEP_SECONDS => Command::Sleep(Duration::from_secs(seconds)),
+            _ => Command::Error(Error::Usage("usage: sleep SECONDS (0 to 3600)")),
+        },
+        other => Command::Error(Error::Unknown(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_and_arguments() {
+        assert_eq!(parse("help"), Command::Help);
+        assert_eq!(parse("  echo   hello  world "), Command::Echo("hello  world"));
+        assert_eq!(parse("echo"), Command::Echo(""));
+        assert_eq!(parse("sleep 3"), Command::Sleep(Duration::from_secs(3)));
+        assert_eq!(parse(""), Command::Nothing);
+        assert_eq!(parse("   "), Command::Nothing);
+        assert_eq!(parse("colours"), Command::Colors);
+    }
+
+    #[test]
+    fn mistakes_get_a_one_line_error() {
+        assert_eq!(parse("frobnicate now"), Command::Error(Error::Unknown("frobnicate")));
+        assert!(matches!(parse("sleep"), Command::Error(Error::Usage(_))));
+        assert!(matches!(parse("sleep -1"), Command::Error(Error::Usage(_))));
+        assert!(matches!(parse("sleep 99999"), Command::Error(Error::Usage(_))));
+        assert!(matches!(parse("mem now"), Command::Error(Error::Usage(_))));
+    }
+}

@@ -1,0 +1,120 @@
+//! The interactive shell: a prompt on the console, the line editor, and the
+//! commands. Keys come from the keyboard and the serial line alike.
+
+pub mod command;
+pub mod line;
+
+use crate::arch::x86_64::pit;
+use crate::task::input::KEYS;
+use crate::{boot, console, mem, print, println};
+use command::{Command, Error, HELP};
+use core::fmt::{self, Write};
+use line::{LineEditor, Outcome};
+
+/// The longest line typed (less on a narrow console).
+const MAX_LINE: usize = 200;
+const PROMPT: &str = "> ";
+
+/// Text to every console.
+struct Consoles;
+
+impl Write for Consoles {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        print!("{s}");
+        Ok(())
+    }
+}
+
+/// Reads lines and runs them, forever.
+pub async fn task() {
+    let width = console::with_grid(|grid| grid.cols()).unwrap_or(80);
+    let mut editor = LineEditor::new(PROMPT, MAX_LINE.min(width.saturating_sub(PROMPT.len() + 1)));
+    println!("\nEmber shell. Type 'help' for the commands.");
+    let _ = editor.start(&mut Consoles);
+    loop {
+        let key = KEYS.next().await;
+        match editor.key(key, &mut Consoles) {
+            Ok(Outcome::Line(line)) => {
+                run(command::parse(&line)).await;
+                let _ = editor.start(&mut Consoles);
+            }
+            Ok(Outcome::Cancelled) => {
+                let _ = editor.start(&mut Consoles);
+            }
+            Ok(Outcome::Editing) | Err(_) => {}
+        }
+    }
+}
+
+async fn run(command: Command<'_>) {
+    match command {
+        Command::Nothing => {}
+        Command::Help => {
+            for (usage, what) in HELP {
+                println!("  {usage:<12} {what}");
+            }
+        }
+        Command::Clear => print!("\x1b[2J\x1b[H"),
+        Command::Echo(text) => println!("{text}"),
+        Command::Uptime => {
+            let uptime = pit::uptime();
+            println!(
+                "up {}.{:03} s ({} timer ticks)",
+                uptime.as_secs(),
+                uptime.subsec_millis(),
+                pit::ticks()
+            );
+        }
+        Command::Mem => print!("{}", mem::stats()),
+        Command::BootInfo => bootinfo(),
+        Command::Colors => colors(),
+        Command::Sleep(duration) => {
+            pit::sleep(duration).await;
+            println!("slept {} s", duration.as_secs());
+        }
+        Command::Reboot => {
+            println!("rebooting");
+            crate::arch::x86_64::reboot()
+        }
+        Command::Panic => panic!("panic requested from the shell"),
+        Command::Error(Error::Unknown(name)) => println!("{name}: unknown command (try 'help')"),
+        Command::Error(Error::Usage(message)) => println!("{message}"),
+    }
+}
+
+fn bootinfo() {
+    let info = boot::info();
+    let (name, version) = info.bootloader().unwrap_or(("unknown bootloader", "?"));
+    println!("bootloader   {name} {version}, protocol base revision {}", boot::BASE_REVISION);
+    println!("firmware     {}", info.firmware);
+    println!("HHDM offset  {:#x}", info.hhdm_offset);
+    println!(
+        "memory       {} MiB usable, {} map entries",
+        info.usable_bytes() >> 20,
+        info.memory_map().len()
+    );
+    match &info.framebuffer {
+        Some(fb) => println!("framebuffer  {}x{}, pitch {}, {} bpp", fb.width, fb.height, fb.pitch, fb.bpp),
+        None => println!("framebuffer  none"),
+    }
+    println!("command line {}", info.cmdline());
+}
+
+fn colors() {
+    for (row, base) in [(0, 30), (1, 90)] {
+        for i in 0..8 {
+            print!("\x1b[{}m {:>2} \x1b[0m", base + i + 10, row * 8 + i);
+        }
+        println!();
+    }
+    for i in 16..232u16 {
+        print!("\x1b[48;5;{i}m \x1b[0m");
+        if (i - 16) % 36 == 35 {
+            println!();
+        }
+    }
+    for i in 232..=255u16 {
+        print!("\x1b[48;5;{i}m  \x1b[0m");
+    }
+    println!();
+}
