@@ -10,6 +10,14 @@ use pc_keyboard::{DecodedKey, HandleControl, KeyCode, PS2Keyboard, ScancodeSet1,
 /// Scancodes between the interrupt handler and the keyboard task.
 pub static SCANCODES: Input<128> = Input::new();
 
+/// Scancodes dropped (queue full) that the keyboard task has reported.
+static REPORTED_DROPS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// How many dropped scancodes the keyboard task has reported so far.
+pub fn reported_drops() -> usize {
+    REPORTED_DROPS.load(core::sync::atomic::Ordering::Relaxed)
+}
+
 /// The layout named by `keymap=` (us, uk, de, fr, no, fi, dvorak, colemak, jis).
 pub fn layout(name: Option<&str>) -> Option<AnyLayout> {
     use pc_keyboard::layouts::*;
@@ -35,6 +43,7 @@ pub async fn task(layout: AnyLayout) {
     while let Some(scancode) = scancodes.next().await {
         let dropped = SCANCODES.take_dropped();
         if dropped > 0 {
+            REPORTED_DROPS.fetch_add(dropped, core::sync::atomic::Ordering::Relaxed);
             log::warn!("keyboard: {dropped} scancodes dropped (the queue was full)");
         }
         let Ok(Some(event)) = keyboard.add_byte(scancode) else { continue };

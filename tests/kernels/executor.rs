@@ -1,0 +1,83 @@
+//! The executor on real hardware: many tasks, wake-ups in order, tasks that
+//! spawn tasks, and an idle CPU woken by the timer.
+
+#![no_std]
+#![no_main]
+#![feature(custom_test_frameworks)]
+#![test_runner(harness::run)]
+#![reexport_test_harness_main = "test_main"]
+
+extern crate alloc;
+
+use alloc::{sync::Arc, vec::Vec};
+use core::sync::atomic::{AtomicUsize, Ordering};
+use core::time::Duration;
+use kernel::arch::x86_64::pit;
+use kernel::task::executor::{self, Executor, Task};
+use spin::Mutex;
+
+harness::test_kernel!();
+
+#[test_case]
+fn a_thousand_tasks_all_finish() {
+    let mut executor = Executor::new();
+    let done = Arc::new(AtomicUsize::new(0));
+    for _ in 0..1000 {
+        let done = Arc::clone(&done);
+        executor.spawn(Task::new("counter", async move {
+            done.fetch_add(1, Ordering::SeqCst);
+        }));
+    }
+    executor.run_until(|| done.load(Ordering::SeqCst) == 1000);
+    assert!(executor.is_empty());
+}
+
+#[test_case]
+fn woken_tasks_run_in_wake_order() {
+    let mut executor = Executor::new();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    // Each task sleeps a different time, so the timer wakes them in order.
+    for (name, ms) in [(3u32, 30u64), (1, 10), (2, 20)] {
+        let order = Arc::clone(&order);
+        executor.spawn(Task::new("sleeper", async move {
+            pit::sleep(Duration::from_millis(ms)).await;
+            order.lock().push(name);
+        }));
+    }
+    executor.run_until(|| order.lock().len() == 3);
+    assert_eq!(*order.lock(), [1, 2, 3]);
+}
+
+#[test_case]
+fn a_task_can_spawn_tasks() {
+    let mut executor = Executor::new();
+    let done = Arc::new(AtomicUsize::new(0));
+    let inner = Arc::clone(&done);
+    executor.spawn(Task::new("parent", async move {
+        for _ in 0..10 {
+            let done = Arc::clone(&inner);
+            executor::spawn(Task::new("child", async move {
+                done.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+    }));
+    executor.run_until(|| done.load(Ordering::SeqCst) == 10);
+}
+
+#[test_case]
+fn an_idle_executor_sleeps_until_the_timer_wakes_its_task() {
+    let mut executor = Executor::new();
+    let polls = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(AtomicUsize::new(0));
+    let (p, f) = (Arc::clone(&polls), Arc::clone(&finished));
+    executor.spawn(Task::new("sleeper", async move {
+        p.fetch_add(1, Ordering::SeqCst);
+        pit::sleep(Duration::from_millis(50)).await;
+        p.fetch_add(1, Ordering::SeqCst);
+        f.store(1, Ordering::SeqCst);
+    }));
+    let start = pit::ticks();
+    executor.run_until(|| finished.load(Ordering::SeqCst) == 1);
+    assert!(pit::ticks() - start >= 50);
+    assert_eq!(polls.load(Ordering::SeqCst), 2, "the task was polled while it had nothing to do");
+}
