@@ -218,8 +218,9 @@ pub fn print(args: fmt::Arguments) {
     print_screen(args);
 }
 
-/// Formats to the screen console only.
-fn print_screen(args: fmt::Arguments) {
+/// Formats to the screen console only: for bulk output that would flood the
+/// serial log.
+pub fn print_screen(args: fmt::Arguments) {
     interrupts::without_interrupts(|| {
         if let Some(screen) = SCREEN.lock().as_mut() {
             let _ = screen.write_fmt(args);

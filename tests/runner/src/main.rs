@@ -5,7 +5,7 @@
 mod build;
 mod qemu;
 
-use qemu::{Boot, Expect, Firmware, Medium, Outcome};
+use qemu::{Boot, Expect, Firmware, Medium, Outcome, Via};
 use std::{
     collections::VecDeque,
     env,
@@ -93,6 +93,22 @@ fn main() -> ExitCode {
         }
         Err(log) => tally.fail("image  ember-vga", &log),
     }
+    // Typing into the shell, on the keyboard and on the serial line.
+    for firmware in Firmware::ALL {
+        for (via, name, command, output) in [
+            (Via::Keyboard, "shell_via_keyboard", "echo typed on the keyboard", "typed on the keyboard"),
+            (Via::Serial, "shell_via_serial", "echo sent over serial", "sent over serial"),
+        ] {
+            boots.push(Boot {
+                name: name.into(),
+                iso: options.iso.clone(),
+                firmware,
+                medium: Medium::Cd,
+                qemu_args: Vec::new(),
+                expect: Expect::Shell { via, command, output },
+            });
+        }
+    }
     let mut product = vec![(Firmware::Bios, Medium::Cd), (Firmware::Uefi, Medium::Cd)];
     product.push((Firmware::Uefi, Medium::UsbStick));
     if qemu::bios_installed(&options.iso) {
@@ -114,6 +130,9 @@ fn main() -> ExitCode {
     if let Some(filter) = &options.filter {
         boots.retain(|boot| boot.name.contains(filter.as_str()));
     }
+    // Longest first (UEFI boots spend seconds in the firmware), so that the
+    // parallel slots finish together.
+    boots.sort_by_key(|boot| boot.firmware != Firmware::Uefi);
 
     run_boots(boots, &options, &mut tally);
     println!("{} passed, {} failed", tally.passed, tally.failed);

@@ -2,13 +2,15 @@
 //! (isa-debug-exit) or from a line on its serial output.
 
 use crate::seconds_since;
+use kernel::console::color::{DEFAULT_BG, DEFAULT_FG};
+use kernel::console::framebuffer::{CELL_HEIGHT, CELL_WIDTH, blend, glyph};
 use serde_json::{Value, json};
 use std::{
     fs,
     io::{BufRead, BufReader, Read, Write},
     os::unix::net::UnixStream,
     path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Stdio},
+    process::{Child, ChildStdin, Command, ExitStatus, Stdio},
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
@@ -91,7 +93,23 @@ pub enum Expect {
     /// monitor (QMP), is a 720x400 VGA text screen whose text buffer at
     /// 0xb8000 holds the line.
     VgaTextLine(&'static str),
+    /// Once the shell is up, `command` is typed (through `via`), and its
+    /// `output` must appear as a line on serial and, drawn with the font, on
+    /// the screen.
+    Shell { via: Via, command: &'static str, output: &'static str },
 }
+
+/// How the runner types into the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// Key presses on the PS/2 keyboard (QMP `send-key`).
+    Keyboard,
+    /// Bytes on the serial line (QEMU's standard input).
+    Serial,
+}
+
+/// What the shell prints when it is ready.
+const SHELL_READY: &str = "Type 'help' for the commands.";
 
 pub struct Boot {
     pub name: String,
@@ -165,11 +183,11 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
             .arg(pflash(1, vars, false));
     }
     let qmp_socket = std::env::temp_dir().join(format!("ember-qmp-{}-{}.sock", std::process::id(), unique()));
-    if let Expect::VgaTextLine(_) = boot.expect {
+    if let Expect::VgaTextLine(_) | Expect::Shell { .. } = boot.expect {
         command.arg("-qmp").arg(format!("unix:{},server=on,wait=off", qmp_socket.display()));
     }
     let mut child = command
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -179,7 +197,25 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
 
     let deadline = boot.firmware.deadline();
     let start = Instant::now();
+    let mut stdin = child.stdin.take();
+    let mut typed = false;
     let verdict = loop {
+        if let Expect::Shell { via, command, output } = boot.expect {
+            if !typed && serial.contains(SHELL_READY) && serial.contains(boot.firmware.banner()) {
+                typed = true;
+                if let Err(error) = type_command(via, command, &qmp_socket, stdin.as_mut()) {
+                    stop(&mut child);
+                    break Err(error);
+                }
+            }
+            let line = format!("\n{output}\n");
+            if typed && strip_escapes(&serial.text()).contains(&line) {
+                thread::sleep(Duration::from_millis(200));
+                let checked = check_screen_line(&qmp_socket, output);
+                stop(&mut child);
+                break checked;
+            }
+        }
         if let Expect::SerialLines(lines) = &boot.expect
             && lines.iter().all(|line| serial.contains(line))
             && serial.contains(boot.firmware.banner())
@@ -210,6 +246,8 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
             }
         }
     };
+    drop(stdin);
+    let _ = fs::remove_file(&qmp_socket);
     Ok((verdict, strip_escapes(&serial.finish()), errors.finish()))
 }
 
@@ -277,6 +315,107 @@ fn check_vga_text(socket: &Path, line: &str) -> Result<String, String> {
     let _ = fs::remove_file(&png);
     let _ = fs::remove_file(&memory);
     result
+}
+
+/// Types `command` and Enter, as key presses or as serial bytes.
+fn type_command(
+    via: Via,
+    command: &str,
+    socket: &Path,
+    stdin: Option<&mut ChildStdin>,
+) -> Result<(), String> {
+    match via {
+        Via::Serial => {
+            let stdin = stdin.ok_or("no standard input to QEMU")?;
+            stdin
+                .write_all(format!("{command}\r").as_bytes())
+                .and_then(|()| stdin.flush())
+                .map_err(|error| format!("writing to the serial line: {error}"))
+        }
+        Via::Keyboard => {
+            let mut monitor = Qmp::connect(socket)?;
+            for key in command.chars().map(qcode).chain([Some("ret".to_string())]) {
+                let key = key.ok_or_else(|| format!("cannot type {command:?} on the keyboard"))?;
+                monitor.execute(
+                    json!({"execute": "send-key", "arguments": {"keys": [{"type": "qcode", "data": key}]}}),
+                )?;
+                // Key presses closer together than the guest reads them
+                // would be merged by QEMU's keyboard queue.
+                thread::sleep(Duration::from_millis(30));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// QEMU's name for the key that types `ch` (lower case, digits, space).
+fn qcode(ch: char) -> Option<String> {
+    match ch {
+        'a'..='z' | '0'..='9' => Some(ch.to_string()),
+        ' ' => Some("spc".into()),
+        '-' => Some("minus".into()),
+        _ => None,
+    }
+}
+
+/// Reads the screen through QMP and looks for a text row that starts with
+/// `line`, drawn exactly as the font and the console's default colours
+/// would draw it.
+fn check_screen_line(socket: &Path, line: &str) -> Result<String, String> {
+    let png = std::env::temp_dir().join(format!("ember-screen-{}-{}.png", std::process::id(), unique()));
+    let result = (|| {
+        let mut monitor = Qmp::connect(socket)?;
+        monitor.execute(json!({"execute": "screendump", "arguments": {"filename": png, "format": "png"}}))?;
+        let screen =
+            Screen::decode(&fs::read(&png).map_err(|error| format!("reading the screendump: {error}"))?)?;
+        let rows = screen.height / CELL_HEIGHT;
+        match (0..rows).find(|&row| screen.shows(row, line)) {
+            Some(row) => Ok(format!("\"{line}\" on serial and on screen (text row {row})")),
+            None => Err(format!(
+                "\"{line}\" is on serial but not drawn on the {}x{} screen",
+                screen.width, screen.height
+            )),
+        }
+    })();
+    let _ = fs::remove_file(&png);
+    result
+}
+
+/// A screendump as RGB pixels.
+struct Screen {
+    width: usize,
+    height: usize,
+    rgb: Vec<u8>,
+}
+
+impl Screen {
+    fn decode(image: &[u8]) -> Result<Self, String> {
+        let mut reader =
+            png::Decoder::new(image).read_info().map_err(|error| format!("screendump: {error}"))?;
+        let mut rgb = vec![0; reader.output_buffer_size()];
+        let frame = reader.next_frame(&mut rgb).map_err(|error| format!("screendump: {error}"))?;
+        if frame.color_type != png::ColorType::Rgb || frame.bit_depth != png::BitDepth::Eight {
+            return Err(format!("screendump is {:?} {:?}, not 8-bit RGB", frame.color_type, frame.bit_depth));
+        }
+        rgb.truncate(frame.buffer_size());
+        Ok(Self { width: frame.width as usize, height: frame.height as usize, rgb })
+    }
+
+    /// Whether text row `row` starts with `text` in the default colours.
+    fn shows(&self, row: usize, text: &str) -> bool {
+        text.chars().enumerate().all(|(col, ch)| {
+            let glyph = glyph(ch, false);
+            (0..CELL_HEIGHT).all(|y| {
+                (0..CELL_WIDTH).all(|x| {
+                    let (px, py) = (col * CELL_WIDTH + x, row * CELL_HEIGHT + y);
+                    let expected = blend(DEFAULT_FG, DEFAULT_BG, glyph.pixels()[y * glyph.width() + x]);
+                    let at = (py * self.width + px) * 3;
+                    px < self.width
+                        && self.rgb.get(at..at + 3) == Some(&[expected.r, expected.g, expected.b][..])
+                })
+            })
+        })
+    }
 }
 
 /// Width and height from a PNG's header.
@@ -370,8 +509,12 @@ impl Capture {
     }
 
     fn contains(&self, line: &str) -> bool {
+        self.text().contains(line)
+    }
+
+    fn text(&self) -> String {
         let bytes = self.bytes.lock().expect("capture lock");
-        String::from_utf8_lossy(&bytes).contains(line)
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     fn finish(self) -> String {
