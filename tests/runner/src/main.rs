@@ -96,7 +96,7 @@ fn main() -> ExitCode {
     // Typing into the shell, on the keyboard and on the serial line.
     for firmware in Firmware::ALL {
         for (via, name, command, output) in [
-            (Via::Keyboard, "shell_via_keyboard", "echo typed on the keyboard", "typed on the keyboard"),
+            (Via::Keyboard, "shell_via_keyboard", "echo Typed ON the Keyboard", "Typed ON the Keyboard"),
             (Via::Serial, "shell_via_serial", "echo sent over serial", "sent over serial"),
         ] {
             boots.push(Boot {

@@ -334,11 +334,10 @@ fn type_command(
         }
         Via::Keyboard => {
             let mut monitor = Qmp::connect(socket)?;
-            for key in command.chars().map(qcode).chain([Some("ret".to_string())]) {
-                let key = key.ok_or_else(|| format!("cannot type {command:?} on the keyboard"))?;
-                monitor.execute(
-                    json!({"execute": "send-key", "arguments": {"keys": [{"type": "qcode", "data": key}]}}),
-                )?;
+            for ch in command.chars().chain(['\n']) {
+                let keys = qcodes(ch).ok_or_else(|| format!("cannot type {command:?} on the keyboard"))?;
+                let keys: Vec<Value> = keys.iter().map(|key| json!({"type": "qcode", "data": key})).collect();
+                monitor.execute(json!({"execute": "send-key", "arguments": {"keys": keys}}))?;
                 // Key presses closer together than the guest reads them
                 // would be merged by QEMU's keyboard queue.
                 thread::sleep(Duration::from_millis(30));
@@ -348,14 +347,17 @@ fn type_command(
     }
 }
 
-/// QEMU's name for the key that types `ch` (lower case, digits, space).
-fn qcode(ch: char) -> Option<String> {
-    match ch {
-        'a'..='z' | '0'..='9' => Some(ch.to_string()),
-        ' ' => Some("spc".into()),
-        '-' => Some("minus".into()),
-        _ => None,
-    }
+/// QEMU's names for the keys pressed together to type `ch` on a US
+/// keyboard (letters, digits, space, minus, Enter).
+fn qcodes(ch: char) -> Option<Vec<String>> {
+    Some(match ch {
+        'a'..='z' | '0'..='9' => vec![ch.to_string()],
+        'A'..='Z' => vec!["shift".into(), ch.to_ascii_lowercase().to_string()],
+        ' ' => vec!["spc".into()],
+        '-' => vec!["minus".into()],
+        '\n' => vec!["ret".into()],
+        _ => return None,
+    })
 }
 
 /// Reads the screen through QMP and looks for a text row that starts with
@@ -555,6 +557,14 @@ mod tests {
     fn escapes_and_carriage_returns_are_removed() {
         let raw = "\x1b[2J\x1b[01;01HBdsDxe: loading\r\n\x1b[=3h[INFO ] boot: ok\x1b[0m\r\n";
         assert_eq!(strip_escapes(raw), "BdsDxe: loading\n[INFO ] boot: ok\n");
+    }
+
+    #[test]
+    fn capitals_are_typed_with_shift() {
+        assert_eq!(qcodes('a'), Some(vec!["a".to_string()]));
+        assert_eq!(qcodes('Q'), Some(vec!["shift".to_string(), "q".to_string()]));
+        assert_eq!(qcodes('\n'), Some(vec!["ret".to_string()]));
+        assert_eq!(qcodes('!'), None);
     }
 
     #[test]
