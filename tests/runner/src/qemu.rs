@@ -162,7 +162,9 @@ type Watched = (Result<String, String>, String, String);
 fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watched, String> {
     let mut command = Command::new("qemu-system-x86_64");
     command
-        .args(["-m", "256M", "-accel", &settings.accel])
+        // No network card: the firmware would load its boot ROM for nothing
+        // (a second and more per UEFI boot under emulation).
+        .args(["-m", "256M", "-accel", &settings.accel, "-nic", "none"])
         .args(["-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         .args(&boot.qemu_args);
