@@ -2,7 +2,9 @@
 //! the checked answers ([`BootInfo`]) that the rest of the kernel works from.
 //!
 //! Limine fills the requests in before jumping to `kmain`; nothing here is
-//! valid to read until then, and nothing outside this module reads them.
+//! valid to read until then. This is the only module that names Limine's
+//! types: what it answers is converted into the kernel's own ([`MemoryRegion`],
+//! [`Framebuffer`], [`Firmware`]) and copied out of bootloader memory.
 
 use core::fmt;
 use limine::{
@@ -74,25 +76,65 @@ pub const MAX_MAP_ENTRIES: usize = 256;
 /// reclaimed.
 pub struct BootInfo {
     /// Bootloader name and version, as Limine reports them.
-    bootloader: Option<(Copied<32>, Copied<32>)>,
+    bootloader: Option<(FixedStr<32>, FixedStr<32>)>,
     pub firmware: Firmware,
     /// Virtual address of physical address 0 in the higher-half direct map.
     pub hhdm_offset: u64,
-    map: [Entry; MAX_MAP_ENTRIES],
+    map: [MemoryRegion; MAX_MAP_ENTRIES],
     map_len: usize,
     /// The first framebuffer, if the firmware set up a linear one.
     pub framebuffer: Option<Framebuffer>,
-    cmdline: Copied<512>,
+    cmdline: FixedStr<512>,
+}
+
+/// What a range of physical memory is, as far as the kernel cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegionKind {
+    /// Free RAM.
+    Usable,
+    /// RAM that holds the bootloader's data (page tables, boot information)
+    /// until the kernel no longer needs it.
+    BootloaderReclaimable,
+    /// The kernel image and modules.
+    Kernel,
+    /// Anything else: firmware, ACPI, the framebuffer, holes, bad RAM.
+    Reserved,
+}
+
+/// One entry of the memory map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryRegion {
+    pub base: u64,
+    pub length: u64,
+    pub kind: RegionKind,
+}
+
+impl MemoryRegion {
+    pub fn end(&self) -> u64 {
+        self.base + self.length
+    }
+}
+
+impl From<&Entry> for MemoryRegion {
+    fn from(entry: &Entry) -> Self {
+        let kind = match entry.entry_type {
+            EntryType::USABLE => RegionKind::Usable,
+            EntryType::BOOTLOADER_RECLAIMABLE => RegionKind::BootloaderReclaimable,
+            EntryType::EXECUTABLE_AND_MODULES => RegionKind::Kernel,
+            _ => RegionKind::Reserved,
+        };
+        MemoryRegion { base: entry.base, length: entry.length, kind }
+    }
 }
 
 /// A string copied into a fixed buffer (cut at a character boundary).
 #[derive(Clone, Copy)]
-struct Copied<const N: usize> {
+struct FixedStr<const N: usize> {
     bytes: [u8; N],
     len: usize,
 }
 
-impl<const N: usize> Copied<N> {
+impl<const N: usize> FixedStr<N> {
     fn of(text: &str) -> Self {
         let mut len = text.len().min(N);
         while !text.is_char_boundary(len) {
@@ -196,23 +238,23 @@ impl BootInfo {
         if memory_map.is_empty() {
             return Err(BootError::EmptyMemoryMap);
         }
-        let mut map = [Entry { base: 0, length: 0, entry_type: EntryType::RESERVED }; MAX_MAP_ENTRIES];
+        let mut map = [MemoryRegion { base: 0, length: 0, kind: RegionKind::Reserved }; MAX_MAP_ENTRIES];
         for (copy, entry) in map.iter_mut().zip(memory_map) {
-            *copy = **entry;
+            *copy = MemoryRegion::from(*entry);
         }
         Ok(Self {
-            bootloader: answers.bootloader.map(|(name, version)| (Copied::of(name), Copied::of(version))),
+            bootloader: answers.bootloader.map(|(name, version)| (FixedStr::of(name), FixedStr::of(version))),
             firmware: answers.firmware.unwrap_or(Firmware::Unknown),
             hhdm_offset,
             map,
             map_len: memory_map.len().min(MAX_MAP_ENTRIES),
             framebuffer: answers.framebuffer,
-            cmdline: Copied::of(answers.cmdline.unwrap_or("")),
+            cmdline: FixedStr::of(answers.cmdline.unwrap_or("")),
         })
     }
 
     /// The memory map (at most [`MAX_MAP_ENTRIES`] entries).
-    pub fn memory_map(&self) -> &[Entry] {
+    pub fn memory_map(&self) -> &[MemoryRegion] {
         &self.map[..self.map_len]
     }
 
@@ -262,7 +304,7 @@ impl BootInfo {
     }
 }
 
-/// Limine's memory map entries have no `Debug`; show the map by its size.
+/// The map is long; show it by its size.
 impl fmt::Debug for BootInfo {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.debug_struct("BootInfo")
@@ -280,8 +322,8 @@ fn option<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
     cmdline.split_whitespace().rev().find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
 }
 
-fn usable_bytes(entries: &[Entry]) -> u64 {
-    entries.iter().filter(|entry| entry.entry_type == EntryType::USABLE).map(|entry| entry.length).sum()
+fn usable_bytes(regions: &[MemoryRegion]) -> u64 {
+    regions.iter().filter(|region| region.kind == RegionKind::Usable).map(|region| region.length).sum()
 }
 
 impl fmt::Display for Firmware {
@@ -367,6 +409,7 @@ mod tests {
         assert_eq!(info.hhdm_offset, 0xffff_8000_0000_0000);
         assert_eq!(info.memory_map().len(), 4);
         assert_eq!(info.memory_map()[2].base, 0x100000);
+        assert_eq!(info.memory_map()[3].kind, RegionKind::BootloaderReclaimable);
         assert_eq!(info.cmdline(), "");
         assert_eq!(info.bootloader(), Some(("Limine", "8.2.0")));
     }
@@ -401,9 +444,9 @@ mod tests {
 
     #[test]
     fn long_strings_are_cut_at_a_character_boundary() {
-        assert_eq!(Copied::<4>::of("abcdef").as_str(), "abcd");
-        assert_eq!(Copied::<4>::of("abcé").as_str(), "abc");
-        assert_eq!(Copied::<8>::of("").as_str(), "");
+        assert_eq!(FixedStr::<4>::of("abcdef").as_str(), "abcd");
+        assert_eq!(FixedStr::<4>::of("abcé").as_str(), "abc");
+        assert_eq!(FixedStr::<8>::of("").as_str(), "");
     }
 
     #[test]

@@ -1,24 +1,20 @@
-//! The boot sequence. Limine starts the kernel in 64-bit long mode with paging
-//! on, the kernel mapped at its link address and the higher-half direct map
-//! set up; `_start` (arch/x86_64/stack.rs) moves to the kernel's own stack
-//! and calls `kmain`, where each step brings up one subsystem.
+//! The kernel's entry. Limine starts the kernel in 64-bit long mode with
+//! paging on, the kernel mapped at its link address and the higher-half
+//! direct map set up; `_start` (arch/x86_64/stack.rs) moves to the kernel's
+//! own stack and calls `kmain`, which runs the boot sequence and then the
+//! tasks, the shell among them, for good.
 
 #![no_std]
 #![no_main]
+#![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 use core::panic::PanicInfo;
-use kernel::{arch, boot, console, mem, task};
+use kernel::{shell, task, task::executor::Task};
 
 #[unsafe(no_mangle)]
 extern "C" fn kmain() -> ! {
-    console::init();
-    let boot = boot::init();
-    mem::init_early(boot);
-    console::init_screen(boot);
-    boot.log_banner();
-    mem::init(boot);
-    arch::init();
-    task::run(boot)
+    let info = kernel::init();
+    task::run(info, [Task::new("shell", shell::task())])
 }
 
 #[panic_handler]

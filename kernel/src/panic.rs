@@ -3,6 +3,8 @@
 use core::fmt;
 use core::panic::PanicInfo;
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 /// ` in task N (name)` when a task was being polled.
 struct TaskName(Option<(u64, &'static str)>);
 
@@ -14,7 +16,6 @@ impl fmt::Display for TaskName {
         }
     }
 }
-use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Reports a panic and stops the CPU. `main.rs`'s panic handler calls this.
 /// A panic while reporting one (a broken console) stops the CPU at once

@@ -6,8 +6,7 @@
 #![test_runner(harness::run)]
 #![reexport_test_harness_main = "test_main"]
 
-use kernel::boot::{self, Firmware};
-use limine::memory_map::EntryType;
+use kernel::boot::{self, Firmware, RegionKind};
 
 harness::test_kernel!();
 
@@ -29,8 +28,7 @@ fn hhdm_is_in_the_higher_half_and_maps_usable_memory() {
     let info = boot::info();
     assert!(info.hhdm_offset >= 0xffff_8000_0000_0000, "HHDM offset {:#x}", info.hhdm_offset);
     assert_eq!(info.hhdm_offset % 4096, 0);
-    let region =
-        info.memory_map().iter().find(|e| e.entry_type == EntryType::USABLE).expect("a usable region");
+    let region = info.memory_map().iter().find(|e| e.kind == RegionKind::Usable).expect("a usable region");
     let word = (info.hhdm_offset + region.base) as *mut u64;
     // SAFETY: the region is usable RAM that nothing owns yet (no allocator
     // runs in this kernel), and the HHDM maps it writable.
@@ -49,7 +47,7 @@ fn memory_map_is_sorted_page_aligned_and_has_memory() {
     for pair in map.windows(2) {
         assert!(pair[0].base + pair[0].length <= pair[1].base, "overlap at {:#x}", pair[1].base);
     }
-    for entry in map.iter().filter(|e| e.entry_type == EntryType::USABLE) {
+    for entry in map.iter().filter(|e| e.kind == RegionKind::Usable) {
         assert_eq!(entry.base % 4096, 0);
         assert_eq!(entry.length % 4096, 0);
     }

@@ -12,8 +12,8 @@ extern crate alloc;
 use alloc::{sync::Arc, vec::Vec};
 use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
-use kernel::arch::x86_64::pit;
 use kernel::task::executor::{self, Executor, Task};
+use kernel::time;
 use spin::Mutex;
 
 harness::test_kernel!();
@@ -40,7 +40,7 @@ fn woken_tasks_run_in_wake_order() {
     for (name, ms) in [(3u32, 30u64), (1, 10), (2, 20)] {
         let order = Arc::clone(&order);
         executor.spawn(Task::new("sleeper", async move {
-            pit::sleep(Duration::from_millis(ms)).await;
+            time::sleep(Duration::from_millis(ms)).await;
             order.lock().push(name);
         }));
     }
@@ -72,12 +72,12 @@ fn an_idle_executor_sleeps_until_the_timer_wakes_its_task() {
     let (p, f) = (Arc::clone(&polls), Arc::clone(&finished));
     executor.spawn(Task::new("sleeper", async move {
         p.fetch_add(1, Ordering::SeqCst);
-        pit::sleep(Duration::from_millis(50)).await;
+        time::sleep(Duration::from_millis(50)).await;
         p.fetch_add(1, Ordering::SeqCst);
         f.store(1, Ordering::SeqCst);
     }));
-    let start = pit::ticks();
+    let start = time::ticks();
     executor.run_until(|| finished.load(Ordering::SeqCst) == 1);
-    assert!(pit::ticks() - start >= 50);
+    assert!(time::ticks() - start >= 50);
     assert_eq!(polls.load(Ordering::SeqCst), 2, "the task was polled while it had nothing to do");
 }

@@ -9,14 +9,14 @@
 #![reexport_test_harness_main = "test_main"]
 
 use kernel::boot;
+use kernel::boot::RegionKind;
 use kernel::mem::{early, frames};
-use limine::memory_map::EntryType;
 
 harness::test_kernel!();
 
 fn usable(address: u64) -> bool {
     boot::info().memory_map().iter().any(|e| {
-        matches!(e.entry_type, EntryType::USABLE | EntryType::BOOTLOADER_RECLAIMABLE)
+        matches!(e.kind, RegionKind::Usable | RegionKind::BootloaderReclaimable)
             && (e.base..e.base + e.length).contains(&address)
     })
 }
@@ -26,7 +26,7 @@ fn the_allocator_covers_usable_and_reclaimed_memory_less_boot_memory() {
     let reclaimable: u64 = boot::info()
         .memory_map()
         .iter()
-        .filter(|e| e.entry_type == EntryType::BOOTLOADER_RECLAIMABLE)
+        .filter(|e| e.kind == RegionKind::BootloaderReclaimable)
         .map(|e| e.length / frames::FRAME_SIZE)
         .sum();
     let usable_frames = boot::info().usable_bytes() / frames::FRAME_SIZE + reclaimable;

@@ -14,7 +14,7 @@ use core::{
     panic::PanicInfo,
     sync::atomic::{AtomicBool, Ordering},
 };
-use kernel::{boot, console, mem};
+use kernel::boot;
 use x86_64::instructions::port::Port;
 
 /// What a test kernel reports to QEMU. QEMU exits with `(code << 1) | 1`, so
@@ -38,19 +38,10 @@ pub fn exit_qemu(exit: Exit) -> ! {
     kernel::arch::halt()
 }
 
-/// Brings up what every test kernel needs, in the order `kmain` does: the
-/// serial console, the checked boot information (whose banner the runner
-/// also inspects), memory, the screen console, and the CPU's tables and
-/// interrupts.
+/// Brings the machine up with the kernel's own boot sequence, so that a
+/// test runs on exactly the bring-up the real kernel does.
 pub fn start() -> &'static boot::BootInfo {
-    console::init();
-    let info = boot::init();
-    mem::init_early(info);
-    console::init_screen(info);
-    info.log_banner();
-    mem::init(info);
-    kernel::arch::init();
-    info
+    kernel::init()
 }
 
 /// A test: anything callable, reported under its path.
@@ -70,7 +61,7 @@ impl<T: Fn()> Testable for T {
 /// what the tests themselves print.
 #[macro_export]
 macro_rules! report {
-    ($($arg:tt)*) => ($crate::kernel::console::serial::write_fmt(format_args!($($arg)*)));
+    ($($arg:tt)*) => ($crate::kernel::console::print_serial(format_args!($($arg)*)));
 }
 
 /// The `test_runner`: runs every `#[test_case]` in order, then reports

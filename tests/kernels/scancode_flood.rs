@@ -12,25 +12,20 @@ extern crate alloc;
 
 use alloc::sync::Arc;
 use core::time::Duration;
-use kernel::arch::x86_64::pit;
+use kernel::drivers::ps2;
 use kernel::task::executor::{Executor, Task};
 use kernel::task::input::{KEYS, Key};
 use kernel::task::keyboard;
+use kernel::time;
 use spin::Mutex;
-use x86_64::instructions::port::Port;
 
 harness::test_kernel!();
 
 /// Makes the keyboard controller deliver `byte` as if typed (IRQ 1).
 fn inject(byte: u8) {
-    // SAFETY: i8042 command 0xd2 puts the next data byte into the output
-    // buffer as keyboard input, raising IRQ 1.
-    unsafe {
-        Port::<u8>::new(0x64).write(0xd2);
-        Port::<u8>::new(0x60).write(byte);
-    }
+    ps2::inject_scancode(byte);
     // Let the interrupt take it before the next one.
-    pit::busy_wait(Duration::from_millis(1));
+    time::busy_wait(Duration::from_millis(1));
 }
 
 #[test_case]

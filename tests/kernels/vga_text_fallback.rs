@@ -12,7 +12,8 @@
 #![reexport_test_harness_main = "test_main"]
 
 use harness::screen::{cursor_row, row_is};
-use kernel::{boot, console::vga_text, println};
+use kernel::drivers::vga;
+use kernel::{boot, println};
 
 harness::test_kernel!();
 
@@ -27,11 +28,11 @@ fn printed_text_lands_in_the_vga_buffer() {
     println!("{text}");
     let row = cursor_row() - 1;
     assert!(row_is(row, text));
-    let buffer = (boot::info().hhdm_offset + vga_text::BUFFER) as *const u16;
+    let buffer = (boot::info().hhdm_offset + vga::TEXT_BUFFER) as *const u16;
     for (col, ch) in text.bytes().enumerate() {
         // SAFETY: row < 25 and col < 80 index the 80x25 buffer, which the HHDM
         // maps; reading it back is fine here (nothing displays it).
-        let entry = unsafe { buffer.add(row * vga_text::COLS + col).read_volatile() };
+        let entry = unsafe { buffer.add(row * vga::COLS + col).read_volatile() };
         assert_eq!(entry, 0x0700 | ch as u16, "column {col}");
     }
 }

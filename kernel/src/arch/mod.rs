@@ -1,6 +1,6 @@
 //! Architecture-specific code. Only x86_64 exists; the rest of the kernel
-//! reaches the CPU and the PC platform through this module.
+//! reaches the CPU through this module, and devices through `crate::drivers`.
 
 pub mod x86_64;
 
-pub use self::x86_64::{halt, init};
+pub use self::x86_64::{enable_interrupts, halt, init, interrupts, stack_guard_pages, triple_fault};

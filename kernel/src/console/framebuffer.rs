@@ -88,7 +88,7 @@ impl PixelFormat {
 
 /// The visible framebuffer: write-only memory of `height` rows of `pitch`
 /// bytes.
-pub struct Screen<'a> {
+pub struct VideoMemory<'a> {
     pub bytes: &'a mut [u8],
     pub pitch: usize,
 }
@@ -146,7 +146,7 @@ pub struct Renderer<'a> {
     /// Bytes of one rendered cell.
     cell_bytes: usize,
     memory: Memory<'a>,
-    screen: Screen<'a>,
+    screen: VideoMemory<'a>,
     /// The colour pair last rendered into the glyph cache.
     shades: Shades,
     /// Where the cursor was drawn by the last update.
@@ -182,7 +182,7 @@ impl<'a> Renderer<'a> {
         format: PixelFormat,
         (width, height): (usize, usize),
         memory: Memory<'a>,
-        screen: Screen<'a>,
+        screen: VideoMemory<'a>,
     ) -> Self {
         let needs = Self::needs(format, width, height);
         let stride = width * format.bytes_per_pixel;
@@ -221,10 +221,6 @@ impl<'a> Renderer<'a> {
         };
         renderer.set_shades(UNKNOWN.fg, UNKNOWN.bg);
         renderer
-    }
-
-    pub fn format(&self) -> PixelFormat {
-        self.format
     }
 
     /// Brings the screen up to date with `grid` and forgets the grid's damage.
@@ -510,7 +506,7 @@ mod tests {
         let front = Box::leak(vec![0u8; pitch * height].into_boxed_slice());
         let bytes = front.as_ptr();
         let memory = leaked_memory(format, width, height);
-        let renderer = Renderer::new(format, (width, height), memory, Screen { bytes: front, pitch });
+        let renderer = Renderer::new(format, (width, height), memory, VideoMemory { bytes: front, pitch });
         (renderer, Front { bytes, pitch, format })
     }
 

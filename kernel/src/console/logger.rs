@@ -19,12 +19,7 @@ impl Log for Logger {
     }
 
     fn log(&self, record: &Record) {
-        super::serial::write_fmt(format_args!(
-            "[{:<5}] {}: {}\n",
-            record.level(),
-            record.target(),
-            record.args()
-        ));
+        super::print_serial(format_args!("[{:<5}] {}: {}\n", record.level(), record.target(), record.args()));
         if record.level() as usize <= SCREEN_LEVEL.load(Ordering::Relaxed) {
             super::print_screen(format_args!(
                 "\x1b[{}m{:<5}\x1b[0m {}: {}\n",

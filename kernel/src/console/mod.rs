@@ -6,30 +6,30 @@
 //! (default info). The screen's text passes through an ANSI terminal, so
 //! colours and cursor movement work on every screen console alike.
 //!
-//! Locking: each console's lock is taken only with interrupts disabled, so
-//! an interrupt handler that prints can never find it held on this CPU.
-//! Exceptions can strike inside a locked section, though: fatal ones print
-//! through [`print_fatal`], which takes the locks over (the interrupted code
-//! never resumes); a breakpoint, which returns, prints through [`try_print`].
+//! Locking: each console's lock is an [`IrqSafeMutex`], so an interrupt
+//! handler that prints can never find it held on this CPU. Exceptions can
+//! strike inside a locked section, though: fatal ones print through
+//! [`print_fatal`], which takes the locks over (the interrupted code never
+//! resumes); a breakpoint, which returns, prints through [`try_print`]. Both
+//! reach the CPU layer as its registered reporter.
 
 pub mod color;
 pub mod framebuffer;
 pub mod grid;
 pub mod logger;
-pub mod serial;
 pub mod terminal;
 pub mod vga_text;
 
-use crate::arch::x86_64::vga;
+use crate::arch::x86_64::fatal::{self, Reporter};
 use crate::boot::{self, BootInfo, Firmware};
+use crate::drivers::{uart, vga};
 use crate::mem::early;
+use crate::sync::IrqSafeMutex;
 use core::fmt::{self, Write};
-use framebuffer::{Memory, PixelFormat, Renderer, Screen as FramebufferScreen};
+use framebuffer::{Memory, PixelFormat, Renderer, VideoMemory};
 use grid::{Cell, Grid, Span};
-use spin::Mutex;
 use terminal::Terminal;
 use vga_text::VgaText;
-use x86_64::instructions::interrupts;
 
 /// The screen console: a terminal and the device showing it.
 struct Screen {
@@ -60,13 +60,15 @@ impl Write for Screen {
     }
 }
 
-static SCREEN: Mutex<Option<Screen>> = Mutex::new(None);
+static SCREEN: IrqSafeMutex<Option<Screen>> = IrqSafeMutex::new(None);
 
-/// Brings up COM1 and routes `log` records to it. Call first thing at boot so
-/// that every later message, including a failed boot check, is seen.
+/// Brings up COM1, routes `log` records to it and becomes the CPU layer's
+/// reporter. Call right after the CPU tables, so that every later message,
+/// including a failed boot check or an early fault, is seen.
 pub fn init() {
-    serial::init();
+    uart::init();
     logger::init();
+    fatal::set_reporter(Reporter { fatal: print_fatal, trap: try_print });
 }
 
 /// The screen console chosen for a boot.
@@ -132,7 +134,7 @@ pub fn init_screen(info: &BootInfo) {
 
 fn install(mut screen: Screen) {
     screen.update();
-    interrupts::without_interrupts(|| *SCREEN.lock() = Some(screen));
+    *SCREEN.lock() = Some(screen);
 }
 
 fn grid(cols: usize, rows: usize) -> Result<Grid<'static>, &'static str> {
@@ -163,7 +165,7 @@ fn framebuffer_screen(fb: &boot::Framebuffer) -> Result<(), &'static str> {
     // SAFETY: Limine maps `height` rows of `pitch` bytes of framebuffer at
     // `address`, and only this console writes there.
     let bytes = unsafe { core::slice::from_raw_parts_mut(fb.address as *mut u8, fb.pitch as usize * height) };
-    let screen = FramebufferScreen { bytes, pitch: fb.pitch as usize };
+    let screen = VideoMemory { bytes, pitch: fb.pitch as usize };
     let mut renderer = Renderer::new(format, (width, height), memory, screen);
     renderer.clear(color::DEFAULT_BG);
     install(Screen { terminal: Terminal::new(grid(cols, rows)?), output: Output::Framebuffer(renderer) });
@@ -184,13 +186,10 @@ fn vga_screen(switch: bool) -> Result<(), &'static str> {
     if let Some(device) = adapter {
         vga::set_text_mode(device, &vga_text::font(), &vga_text::palette());
     }
-    let buffer = (boot::info().hhdm_offset + vga_text::BUFFER) as *mut u16;
-    // SAFETY: the HHDM maps physical 0xb8000 (revision 2 maps the first 4 GiB)
-    // and from here on only this console uses the text buffer.
-    let vga = unsafe { VgaText::new(buffer, adapter.is_some()) };
+    let buffer = vga::TextBuffer::take(adapter.is_some()).ok_or("the text buffer is already in use")?;
     install(Screen {
-        terminal: Terminal::new(grid(vga_text::COLS, vga_text::ROWS)?),
-        output: Output::VgaText(vga),
+        terminal: Terminal::new(grid(vga::COLS, vga::ROWS)?),
+        output: Output::VgaText(VgaText::new(buffer)),
     });
     match adapter {
         Some(device) => {
@@ -214,61 +213,54 @@ fn vga_screen(switch: bool) -> Result<(), &'static str> {
 
 /// Formats to every console; the backend of [`print!`](crate::print).
 pub fn print(args: fmt::Arguments) {
-    serial::write_fmt(args);
+    uart::write_fmt(args);
     print_screen(args);
+}
+
+/// Formats to the serial console only: test progress and other output the
+/// screen should not show.
+pub fn print_serial(args: fmt::Arguments) {
+    uart::write_fmt(args);
 }
 
 /// Formats to the screen console only: for bulk output that would flood the
 /// serial log.
 pub fn print_screen(args: fmt::Arguments) {
-    interrupts::without_interrupts(|| {
-        if let Some(screen) = SCREEN.lock().as_mut() {
-            let _ = screen.write_fmt(args);
-            screen.update();
-        }
-    });
+    if let Some(screen) = SCREEN.lock().as_mut() {
+        let _ = screen.write_fmt(args);
+        screen.update();
+    }
 }
 
 /// Prints to each console whose lock is free. For traps that return (a
 /// breakpoint), which can strike inside code holding a console lock: waiting
 /// for that lock would never end.
 pub fn try_print(args: fmt::Arguments) {
-    serial::try_write_fmt(args);
-    interrupts::without_interrupts(|| {
-        if let Some(mut screen) = SCREEN.try_lock()
-            && let Some(screen) = screen.as_mut()
-        {
-            let _ = screen.write_fmt(args);
-            screen.update();
-        }
-    });
-}
-
-/// Whether a screen console is active.
-pub fn has_screen() -> bool {
-    interrupts::without_interrupts(|| SCREEN.lock().is_some())
+    uart::try_write_fmt(args);
+    if let Some(mut screen) = SCREEN.try_lock()
+        && let Some(screen) = screen.as_mut()
+    {
+        let _ = screen.write_fmt(args);
+        screen.update();
+    }
 }
 
 /// Runs `f` on the screen's text grid (tests check what is on screen).
 pub fn with_grid<R>(f: impl FnOnce(&Grid) -> R) -> Option<R> {
-    interrupts::without_interrupts(|| SCREEN.lock().as_ref().map(|screen| f(screen.terminal.grid())))
+    SCREEN.lock().as_ref().map(|screen| f(screen.terminal.grid()))
 }
 
 /// Writes a panic or fatal exception report in red on the screen and plainly on serial, even if
 /// the panic struck while either console's lock was held.
 ///
 /// # Safety
-/// Only for the panic path: the interrupted code never runs again and no
+/// Only for fatal paths: the interrupted code never runs again and no
 /// other CPU is running.
 pub unsafe fn print_fatal(args: fmt::Arguments) {
     // SAFETY: per this function's contract.
-    unsafe { serial::write_fmt_in_panic(args) };
-    interrupts::disable();
-    if SCREEN.is_locked() {
-        // SAFETY: per this function's contract the holder never runs again.
-        unsafe { SCREEN.force_unlock() };
-    }
-    if let Some(screen) = SCREEN.lock().as_mut() {
+    unsafe { uart::write_fmt_fatal(args) };
+    // SAFETY: per this function's contract.
+    if let Some(screen) = unsafe { SCREEN.lock_for_fatal_path() }.as_mut() {
         screen.terminal.reset_state();
         let _ = write!(screen, "\x1b[91m{args}\x1b[0m");
         screen.update();

@@ -1,5 +1,5 @@
 //! The VGA text console: a [`Grid`] shown through the 80x25 character buffer
-//! at physical 0xb8000, for BIOS machines without a framebuffer or booted
+//! ([`vga::TextBuffer`]), for BIOS machines without a framebuffer or booted
 //! with `console=vga`.
 //!
 //! The kernel loads its own font: the same Noto glyphs as the framebuffer
@@ -10,11 +10,7 @@
 use super::color::{self, PALETTE};
 use super::framebuffer::glyph;
 use super::grid::{Cell, Grid};
-
-pub const COLS: usize = 80;
-pub const ROWS: usize = 25;
-/// Physical address of the character buffer.
-pub const BUFFER: u64 = 0xb8000;
+use crate::drivers::vga::{self, TextBuffer};
 
 /// The code shown for characters outside the font.
 const REPLACEMENT: u8 = 0x7f;
@@ -76,23 +72,14 @@ pub fn palette() -> [[u8; 3]; 16] {
     })
 }
 
-/// The text buffer itself.
+/// The grid, shown in the text buffer.
 pub struct VgaText {
-    buffer: *mut u16,
-    /// Whether an adapter shows the buffer (false with no VGA at all, where
-    /// the cursor registers are absent).
-    has_adapter: bool,
+    buffer: TextBuffer,
 }
 
-// SAFETY: the buffer pointer is only used by the owner of the console lock.
-unsafe impl Send for VgaText {}
-
 impl VgaText {
-    /// # Safety
-    /// `buffer` must be the virtual address of physical 0xb8000 (80x25
-    /// entries), used by nothing else.
-    pub unsafe fn new(buffer: *mut u16, has_adapter: bool) -> Self {
-        Self { buffer, has_adapter }
+    pub fn new(buffer: TextBuffer) -> Self {
+        Self { buffer }
     }
 
     /// Writes the grid's changes into the buffer and moves the cursor.
@@ -101,18 +88,13 @@ impl VgaText {
             grid.damage_all();
         }
         for (row, span) in grid.damaged_rows() {
-            for col in span.start as usize..(span.end as usize).min(COLS) {
-                let value = entry(grid.cell(row, col));
-                // SAFETY: row < ROWS and col < COLS (the grid is 80x25), so the
-                // write stays in the buffer `new` was given.
-                unsafe { self.buffer.add(row * COLS + col).write_volatile(value) };
+            for col in span.start as usize..(span.end as usize).min(vga::COLS) {
+                self.buffer.write(row, col, entry(grid.cell(row, col)));
             }
         }
         grid.take_damage();
-        if self.has_adapter {
-            let (row, col) = grid.cursor();
-            crate::arch::x86_64::vga::set_cursor((row * COLS + col) as u16);
-        }
+        let (row, col) = grid.cursor();
+        self.buffer.set_cursor(row, col);
     }
 }
 

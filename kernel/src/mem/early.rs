@@ -3,9 +3,8 @@
 //! such as the console's text grid and back buffer. Nothing carved is ever
 //! freed.
 
-use crate::boot::BootInfo;
+use crate::boot::{BootInfo, RegionKind};
 use core::mem::{align_of, size_of};
-use limine::memory_map::EntryType;
 use spin::Mutex;
 
 /// A region being carved from its top down.
@@ -41,11 +40,11 @@ pub fn init(info: &BootInfo) {
     let largest = info
         .memory_map()
         .iter()
-        .filter(|entry| entry.entry_type == EntryType::USABLE)
-        .max_by_key(|entry| entry.length);
-    if let Some(entry) = largest {
-        let top = entry.base + entry.length;
-        let carve = Carve { base: entry.base, top };
+        .filter(|region| region.kind == RegionKind::Usable)
+        .max_by_key(|region| region.length);
+    if let Some(region) = largest {
+        let top = region.end();
+        let carve = Carve { base: region.base, top };
         *REGION.lock() = Some(Boot { carve, initial_top: top, hhdm: info.hhdm_offset });
     }
 }
@@ -53,7 +52,7 @@ pub fn init(info: &BootInfo) {
 /// A new slice of `count` copies of `value`, or `None` when boot memory is
 /// exhausted (or [`init`] has not run).
 pub fn alloc_slice<T: Copy>(count: usize, value: T) -> Option<&'static mut [T]> {
-    let size = (count * size_of::<T>()) as u64;
+    let size = count.checked_mul(size_of::<T>())? as u64;
     let align = (align_of::<T>() as u64).max(4096);
     let mut region = REGION.lock();
     let boot = region.as_mut()?;

@@ -6,6 +6,7 @@
 //! frames refuses to free a frame twice or one that was never handed out,
 //! so no frame can be handed out twice.
 
+use crate::boot::{BootInfo, RegionKind};
 use core::fmt;
 
 pub const FRAME_SIZE: u64 = 4096;
@@ -202,15 +203,14 @@ static FRAMES: spin::Mutex<Option<FrameAllocator<'static, HhdmLinks>>> = spin::M
 
 /// Builds the frame allocator from the usable regions, leaving out boot
 /// memory (which this seals). Logs usable memory.
-pub fn init(info: &crate::boot::BootInfo) {
-    use limine::memory_map::EntryType;
+pub fn init(info: &BootInfo) {
     // The bitmap covers only memory that can ever be handed out: reserved
     // ranges can lie far above RAM (QEMU reports one at 1 TiB).
     let end = info
         .memory_map()
         .iter()
-        .filter(|e| matches!(e.entry_type, EntryType::USABLE | EntryType::BOOTLOADER_RECLAIMABLE))
-        .map(|e| e.base + e.length)
+        .filter(|r| matches!(r.kind, RegionKind::Usable | RegionKind::BootloaderReclaimable))
+        .map(|r| r.end())
         .max()
         .unwrap_or(0);
     let words = (end / FRAME_SIZE).div_ceil(64) as usize;
@@ -220,8 +220,8 @@ pub fn init(info: &crate::boot::BootInfo) {
     };
     let carved = super::early::seal();
     let mut allocator = FrameAllocator::new(0, bitmap, HhdmLinks(info.hhdm_offset));
-    for entry in info.memory_map().iter().filter(|e| e.entry_type == EntryType::USABLE) {
-        let (start, end) = (entry.base, entry.base + entry.length);
+    for region in info.memory_map().iter().filter(|r| r.kind == RegionKind::Usable) {
+        let (start, end) = (region.base, region.end());
         match carved {
             Some((low, high)) if low >= start && high <= end => {
                 allocator.add_region(start, low);
@@ -239,39 +239,34 @@ pub fn init(info: &crate::boot::BootInfo) {
 
 /// Adds the bootloader-reclaimable regions, now that nothing of Limine's is
 /// read any more (boot information was copied out, `_start` left Limine's
-/// stack, the GDT and IDT are the kernel's). Limine's page tables, still
-/// active and kept in that memory, stay reserved. Returns the bytes gained.
-pub fn reclaim_bootloader_memory(info: &crate::boot::BootInfo) -> u64 {
-    use limine::memory_map::EntryType;
-    x86_64::instructions::interrupts::without_interrupts(|| {
-        let mut frames = FRAMES.lock();
-        let Some(frames) = frames.as_mut() else { return 0 };
-        let before = frames.stats();
-        super::paging::for_each_table_frame(|address| frames.reserve(address));
-        for entry in info.memory_map().iter().filter(|e| e.entry_type == EntryType::BOOTLOADER_RECLAIMABLE) {
-            frames.add_region(entry.base, entry.base + entry.length);
-        }
-        let after = frames.stats();
-        (after.free() - before.free()) * FRAME_SIZE
-    })
+/// stack, the GDT and IDT are the kernel's). The frames that `in_use` names
+/// (Limine's page tables, still active and kept in that memory) stay
+/// reserved. Returns the bytes gained.
+pub fn reclaim_bootloader_memory(info: &BootInfo, in_use: impl FnOnce(&mut dyn FnMut(u64))) -> u64 {
+    let mut frames = FRAMES.lock();
+    let Some(frames) = frames.as_mut() else { return 0 };
+    let before = frames.stats();
+    in_use(&mut |address| frames.reserve(address));
+    for region in info.memory_map().iter().filter(|r| r.kind == RegionKind::BootloaderReclaimable) {
+        frames.add_region(region.base, region.end());
+    }
+    let after = frames.stats();
+    (after.free() - before.free()) * FRAME_SIZE
 }
 
-/// A free frame's physical address.
+/// A free frame's physical address. No interrupt handler allocates frames,
+/// so the lock is an ordinary one.
 pub fn allocate() -> Option<u64> {
-    x86_64::instructions::interrupts::without_interrupts(|| FRAMES.lock().as_mut()?.allocate())
+    FRAMES.lock().as_mut()?.allocate()
 }
 
 /// Returns a frame.
 pub fn free(address: u64) -> Result<(), FrameError> {
-    x86_64::instructions::interrupts::without_interrupts(|| {
-        FRAMES.lock().as_mut().ok_or(FrameError::NotAllocated(address))?.free(address)
-    })
+    FRAMES.lock().as_mut().ok_or(FrameError::NotAllocated(address))?.free(address)
 }
 
 pub fn stats() -> FrameStats {
-    x86_64::instructions::interrupts::without_interrupts(|| {
-        FRAMES.lock().as_ref().map(|f| f.stats()).unwrap_or_default()
-    })
+    FRAMES.lock().as_ref().map(|f| f.stats()).unwrap_or_default()
 }
 
 #[cfg(test)]

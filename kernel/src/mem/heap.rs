@@ -184,16 +184,12 @@ impl fmt::Display for HeapStats {
 #[alloc_error_handler]
 fn out_of_memory(layout: Layout) -> ! {
     // The report must not allocate: it is formatted straight to the consoles.
-    // SAFETY: the CPU halts right after; nothing interrupted resumes.
-    unsafe {
-        crate::console::print_fatal(format_args!(
-            "\nOUT OF MEMORY: could not allocate {} bytes (alignment {})\n{}\nCPU halted.\n",
-            layout.size(),
-            layout.align(),
-            super::stats()
-        ));
-    }
-    crate::arch::halt()
+    crate::arch::x86_64::fatal::stop(format_args!(
+        "\nOUT OF MEMORY: could not allocate {} bytes (alignment {})\n{}\nCPU halted.\n",
+        layout.size(),
+        layout.align(),
+        super::stats()
+    ))
 }
 
 #[cfg(test)]

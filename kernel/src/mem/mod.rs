@@ -7,21 +7,29 @@ pub mod heap;
 pub mod paging;
 pub mod slab;
 
+use crate::arch;
 use crate::boot::BootInfo;
 use core::fmt;
+use x86_64::VirtAddr;
 
-/// Boot memory and the page tables: what the consoles and the CPU set-up
-/// need before the heap exists.
+/// Boot memory and the page tables: what the consoles need before the heap
+/// exists. Also unmaps the guard pages below the kernel's stacks, which
+/// needs the page tables.
 pub fn init_early(info: &BootInfo) {
     early::init(info);
     paging::init(info.hhdm_offset);
+    for (stack, guard) in arch::stack_guard_pages() {
+        if let Err(error) = paging::make_guard_page(VirtAddr::new(guard)) {
+            log::warn!("no guard page below the {stack} stack: {error:?}");
+        }
+    }
 }
 
 /// The frame allocator (from what boot memory left, then the memory Limine
 /// used and no longer needs) and the heap. Ends boot memory.
 pub fn init(info: &BootInfo) {
     frames::init(info);
-    let reclaimed = frames::reclaim_bootloader_memory(info);
+    let reclaimed = frames::reclaim_bootloader_memory(info, |reserve| paging::for_each_table_frame(reserve));
     log::info!("reclaimed {} KiB of bootloader memory; {}", reclaimed / 1024, frames::stats());
     heap::init(info.option("heap"));
 }

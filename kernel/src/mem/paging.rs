@@ -13,7 +13,6 @@ use x86_64::{
     registers::model_specific::{Efer, EferFlags},
     structures::paging::{
         FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB,
-        Translate,
         mapper::{MapToError, UnmapError},
     },
 };
@@ -74,16 +73,6 @@ pub fn map(page: VirtAddr, frame: PhysAddr, flags: PageTableFlags) -> Result<(),
     Ok(())
 }
 
-/// Removes the mapping of the page at `page` and returns the frame it had.
-pub fn unmap(page: VirtAddr) -> Result<PhysAddr, GuardError> {
-    let mut tables = TABLES.lock();
-    let tables = tables.as_mut().ok_or(GuardError::NotInitialised)?;
-    let (frame, flush) =
-        tables.unmap(Page::<Size4KiB>::containing_address(page)).map_err(GuardError::Unmap)?;
-    flush.flush();
-    Ok(frame.start_address())
-}
-
 /// Calls `f` with the physical address of every page table in use: the
 /// level-4 table and every table its entries lead to.
 pub fn for_each_table_frame(mut f: impl FnMut(u64)) {
@@ -105,11 +94,6 @@ fn walk(hhdm: u64, table: u64, level: u8, f: &mut impl FnMut(u64)) {
             walk(hhdm, entry.addr().as_u64(), level - 1, f);
         }
     }
-}
-
-/// The physical address `address` maps to, if any.
-pub fn translate(address: VirtAddr) -> Option<PhysAddr> {
-    TABLES.lock().as_ref()?.translate_addr(address)
 }
 
 /// Why a page could not be unmapped.

@@ -4,9 +4,9 @@
 pub mod command;
 pub mod line;
 
-use crate::arch::x86_64::pit;
 use crate::task::input::KEYS;
 use crate::{boot, console, mem, print, println};
+use crate::{drivers, time};
 use command::{Command, Error, HELP};
 use core::fmt::{self, Write};
 use line::{LineEditor, Outcome};
@@ -57,24 +57,24 @@ async fn run(command: Command<'_>) {
         Command::Clear => print!("\x1b[2J\x1b[H"),
         Command::Echo(text) => println!("{text}"),
         Command::Uptime => {
-            let uptime = pit::uptime();
+            let uptime = time::uptime();
             println!(
                 "up {}.{:03} s ({} timer ticks)",
                 uptime.as_secs(),
                 uptime.subsec_millis(),
-                pit::ticks()
+                time::ticks()
             );
         }
         Command::Mem => print!("{}", mem::stats()),
         Command::BootInfo => bootinfo(),
         Command::Colors => colors(),
         Command::Sleep(duration) => {
-            pit::sleep(duration).await;
+            time::sleep(duration).await;
             println!("slept {} s", duration.as_secs());
         }
         Command::Reboot => {
             println!("rebooting");
-            crate::arch::x86_64::reboot()
+            drivers::reboot()
         }
         Command::Panic => panic!("panic requested from the shell"),
         Command::Error(Error::Unknown(name)) => println!("{name}: unknown command (try 'help')"),

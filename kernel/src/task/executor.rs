@@ -27,10 +27,6 @@ impl TaskId {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         TaskId(NEXT.fetch_add(1, Ordering::Relaxed))
     }
-
-    pub fn get(self) -> u64 {
-        self.0
-    }
 }
 
 pub struct Task {
@@ -42,10 +38,6 @@ pub struct Task {
 impl Task {
     pub fn new(name: &'static str, future: impl Future<Output = ()> + Send + 'static) -> Self {
         Self { id: TaskId::new(), name, future: Box::pin(future) }
-    }
-
-    pub fn id(&self) -> TaskId {
-        self.id
     }
 }
 
@@ -82,9 +74,11 @@ impl Wake for TaskWaker {
 /// be taken over by the executor.
 static SPAWNED: Mutex<alloc::vec::Vec<Task>> = Mutex::new(alloc::vec::Vec::new());
 
-/// Queues a task; the executor starts polling it on its next round.
+/// Queues a task; the executor starts polling it on its next round. For
+/// task context only (interrupt handlers never spawn), so the lock is an
+/// ordinary one.
 pub fn spawn(task: Task) {
-    x86_64::instructions::interrupts::without_interrupts(|| SPAWNED.lock().push(task));
+    SPAWNED.lock().push(task);
 }
 
 /// The task being polled, for panic reports: its id (0: none) and name.

@@ -1,14 +1,11 @@
-//! The PS/2 keyboard: IRQ 1 hands scancodes over through [`SCANCODES`]; the
-//! keyboard task decodes them with `pc-keyboard` (US layout unless
-//! `keymap=` on the command line says otherwise) into [`Key`]s.
+//! Keys from the PS/2 keyboard: the keyboard task decodes the scancodes the
+//! driver ([`ps2`](crate::drivers::ps2)) receives with `pc-keyboard` (US layout unless `keymap=`
+//! on the command line says otherwise) into [`Key`]s.
 
 use super::input::{self, Key};
-use super::queue::Input;
+use crate::drivers::ps2::SCANCODES;
 use futures_util::StreamExt;
 use pc_keyboard::{DecodedKey, HandleControl, KeyCode, PS2Keyboard, ScancodeSet1, layouts::AnyLayout};
-
-/// Scancodes between the interrupt handler and the keyboard task.
-pub static SCANCODES: Input<128> = Input::new();
 
 /// Scancodes dropped (queue full) that the keyboard task has reported.
 static REPORTED_DROPS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);

@@ -1,26 +1,27 @@
-//! Tasks: the executor and the async sources that feed the shell (the
-//! keyboard and the serial line).
+//! Tasks: the executor, and the tasks that turn the keyboard's scancodes and
+//! the serial line's bytes into keys.
 
 pub mod executor;
 pub mod input;
 pub mod keyboard;
-pub mod queue;
-pub mod serial;
+pub mod serial_input;
 
 use crate::boot::BootInfo;
 use executor::{Executor, Task};
 
-/// Starts the input tasks and the shell and runs them for good; the CPU
-/// sleeps whenever no task is ready (the kernel's idle loop).
-pub fn run(info: &BootInfo) -> ! {
+/// Runs the input tasks and `tasks` for good; the CPU sleeps whenever no
+/// task is ready (the kernel's idle loop).
+pub fn run(info: &BootInfo, tasks: impl IntoIterator<Item = Task>) -> ! {
     let layout = keyboard::layout(info.option("keymap")).unwrap_or_else(|| {
         log::warn!("unknown keymap={}; using the US layout", info.option("keymap").unwrap_or(""));
         keyboard::layout(None).expect("the US layout")
     });
     let mut executor = Executor::new();
     executor.spawn(Task::new("keyboard", keyboard::task(layout)));
-    executor.spawn(Task::new("serial input", serial::task()));
-    executor.spawn(Task::new("shell", crate::shell::task()));
+    executor.spawn(Task::new("serial input", serial_input::task()));
+    for task in tasks {
+        executor.spawn(task);
+    }
     log::info!("boot complete, entering the idle loop");
     executor.run()
 }

@@ -3,7 +3,7 @@
 //! with `copy_from_slice` (memcpy), measured in the same run.
 
 use kernel::boot::ColorMask;
-use kernel::console::framebuffer::{Memory, PixelFormat, Renderer, Screen};
+use kernel::console::framebuffer::{Memory, PixelFormat, Renderer, VideoMemory};
 use kernel::console::grid::{Cell, Grid, Span};
 use kernel::console::terminal::Terminal;
 use std::hint::black_box;
@@ -42,7 +42,7 @@ pub fn run() {
         cached: cells(needs.cache_slots),
         glyphs: leak(needs.glyphs),
     };
-    let screen = Screen { bytes: leak(pitch * HEIGHT), pitch };
+    let screen = VideoMemory { bytes: leak(pitch * HEIGHT), pitch };
     let mut renderer = Renderer::new(format, (WIDTH, HEIGHT), memory, screen);
     let mut terminal = Terminal::new(Grid::new(cols, rows, cells(cols * rows), spans(rows)));
     let glyphs = cols * rows;

@@ -45,25 +45,25 @@ pub fn double_fault_stack() -> StackBounds {
     StackBounds::of(&DOUBLE_FAULT_STACK)
 }
 
-/// Loads the GDT and TSS and reloads the segment registers. Needs the page
-/// tables ([`crate::mem::paging`]) for the IST stacks' guard pages.
-pub fn init() {
-    let stacks = [
+/// The interrupt stacks, by IST slot, with their names.
+pub fn interrupt_stacks() -> [(u16, StackBounds, &'static str); 3] {
+    [
         (DOUBLE_FAULT_IST, StackBounds::of(&DOUBLE_FAULT_STACK), "double-fault"),
         (NMI_IST, StackBounds::of(&NMI_STACK), "NMI"),
         (MACHINE_CHECK_IST, StackBounds::of(&MACHINE_CHECK_STACK), "machine-check"),
-    ];
+    ]
+}
+
+/// Loads the GDT and TSS and reloads the segment registers. Needs nothing
+/// else: the tables and stacks are the kernel's own statics.
+pub fn init() {
     let tss = TSS.call_once(|| {
         let mut tss = TaskStateSegment::new();
-        for (slot, bounds, _) in stacks {
+        for (slot, bounds, _) in interrupt_stacks() {
             tss.interrupt_stack_table[slot as usize] = VirtAddr::new(bounds.top);
         }
         tss
     });
-    for (_, bounds, name) in stacks {
-        bounds.protect(name);
-    }
-    super::stack::kernel_stack().protect("kernel");
 
     let tables = TABLES.call_once(|| {
         let mut gdt = GlobalDescriptorTable::new();

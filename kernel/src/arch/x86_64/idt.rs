@@ -1,204 +1,38 @@
-//! The interrupt descriptor table: a handler for every CPU exception and for
-//! the PIC's lines.
-//!
-//! A fatal exception prints what happened (name, vector, decoded error code,
-//! the faulting address for page faults, the interrupted context and the
-//! stack the handler runs on) on serial and screen, then halts the CPU. A
-//! breakpoint is logged and execution continues.
+//! The interrupt descriptor table: every CPU exception goes to its handler
+//! in [`super::exceptions`], every other vector to [`super::interrupts`],
+//! which knows which driver claimed it. The table itself names no device.
 
-use super::fault::{PageFaultCode, SelectorCode};
-use super::{gdt, pic, pit, stack};
-use crate::task::{keyboard, serial as serial_input};
-use core::fmt;
+use super::{exceptions, interrupts};
 use spin::Once;
-use x86_64::instructions::port::Port;
-use x86_64::registers::control::Cr2;
-use x86_64::structures::idt::{InterruptDescriptorTable, InterruptStackFrame, PageFaultErrorCode};
+use x86_64::structures::idt::{InterruptDescriptorTable, InterruptStackFrame};
 
 static IDT: Once<InterruptDescriptorTable> = Once::new();
 
-/// An error code and how to read it.
-enum Code {
-    None,
-    Plain(u64),
-    Selector(u64),
-    PageFault(u64),
+/// One entry point per device vector, so the dispatcher learns which vector
+/// fired without asking the interrupt controller.
+extern "x86-interrupt" fn device_vector<const VECTOR: u8>(_frame: InterruptStackFrame) {
+    interrupts::dispatch(VECTOR);
 }
 
-/// Reports a fatal exception on every console and halts.
-fn fatal(name: &str, vector: u8, code: Code, frame: &InterruptStackFrame) -> ! {
-    let code = CodeText(code);
-    let rsp: u64;
-    // SAFETY: reads the stack pointer into a register; no memory access.
-    unsafe { core::arch::asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack, preserves_flags)) };
-    let on = if gdt::double_fault_stack().contains(rsp) {
-        "the double-fault IST stack"
-    } else if stack::kernel_stack().contains(rsp) {
-        "the kernel stack"
-    } else {
-        "another stack"
+/// Sets the handlers of device vectors `$high * 16 + $low`, for each `$high`
+/// and every `$low` in the list.
+macro_rules! device_vectors {
+    ($idt:ident, [$($high:literal)*], $lows:tt) => {
+        $( device_vectors!(@row $idt, $high, $lows); )*
     };
-    let fault_address = match code.0 {
-        Code::PageFault(_) => Cr2::read_raw(),
-        _ => 0,
-    };
-    // SAFETY: this path never returns to the interrupted code, and the kernel
-    // runs on one CPU.
-    unsafe {
-        crate::console::print_fatal(format_args!(
-            "\nEXCEPTION: {name} (vector {vector}){code}\n{}  RIP {:#x}  CS {:#x}  RFLAGS {:#x}  RSP {:#x}  SS {:#x}\n  handler running on {on} (RSP {rsp:#x})\nCPU halted.\n",
-            FaultAddress(fault_address),
-            frame.instruction_pointer.as_u64(),
-            frame.code_segment.0,
-            frame.cpu_flags.bits(),
-            frame.stack_pointer.as_u64(),
-            frame.stack_segment.0,
-        ));
-    }
-    super::halt()
-}
-
-struct CodeText(Code);
-
-impl fmt::Display for CodeText {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        match self.0 {
-            Code::None => Ok(()),
-            Code::Plain(code) => write!(f, "\n  error code {code:#x}"),
-            Code::Selector(code) => write!(f, "\n  error code {code:#x}: {}", SelectorCode(code)),
-            Code::PageFault(code) => write!(f, "\n  error code {code:#x}: {}", PageFaultCode(code)),
-        }
-    }
-}
-
-struct FaultAddress(u64);
-
-impl fmt::Display for FaultAddress {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        match self.0 {
-            0 => Ok(()),
-            address => writeln!(f, "  faulting address (CR2) {address:#x}"),
-        }
-    }
-}
-
-macro_rules! fatal_handler {
-    ($handler:ident, $name:literal, $vector:literal) => {
-        extern "x86-interrupt" fn $handler(frame: InterruptStackFrame) {
-            fatal($name, $vector, Code::None, &frame)
-        }
-    };
-    ($handler:ident, $name:literal, $vector:literal, $code:ident) => {
-        extern "x86-interrupt" fn $handler(frame: InterruptStackFrame, code: u64) {
-            fatal($name, $vector, Code::$code(code), &frame)
-        }
+    (@row $idt:ident, $high:literal, [$($low:literal)*]) => {
+        $( $idt[$high * 16 + $low].set_handler_fn(device_vector::<{ $high * 16 + $low }>); )*
     };
 }
 
-fatal_handler!(divide_error, "divide error (#DE)", 0);
-fatal_handler!(debug, "debug (#DB)", 1);
-fatal_handler!(nmi, "non-maskable interrupt (NMI)", 2);
-fatal_handler!(overflow, "overflow (#OF)", 4);
-fatal_handler!(bound_range, "bound range exceeded (#BR)", 5);
-fatal_handler!(invalid_opcode, "invalid opcode (#UD)", 6);
-fatal_handler!(device_not_available, "device not available (#NM)", 7);
-fatal_handler!(invalid_tss, "invalid TSS (#TS)", 10, Selector);
-fatal_handler!(segment_not_present, "segment not present (#NP)", 11, Selector);
-fatal_handler!(stack_segment, "stack-segment fault (#SS)", 12, Selector);
-fatal_handler!(general_protection, "general protection fault (#GP)", 13, Selector);
-fatal_handler!(x87_floating_point, "x87 floating-point exception (#MF)", 16);
-fatal_handler!(alignment_check, "alignment check (#AC)", 17, Plain);
-fatal_handler!(simd_floating_point, "SIMD floating-point exception (#XM)", 19);
-fatal_handler!(virtualization, "virtualization exception (#VE)", 20);
-fatal_handler!(control_protection, "control protection exception (#CP)", 21, Plain);
-fatal_handler!(hypervisor_injection, "hypervisor injection exception (#HV)", 28);
-fatal_handler!(vmm_communication, "VMM communication exception (#VC)", 29, Plain);
-fatal_handler!(security, "security exception (#SX)", 30, Plain);
-
-/// Reports and returns. A breakpoint may come from code holding a console
-/// lock, so this prints only to consoles that are free.
-extern "x86-interrupt" fn breakpoint(frame: InterruptStackFrame) {
-    crate::console::try_print(format_args!(
-        "breakpoint (#BP, vector 3) at RIP {:#x}; continuing\n",
-        frame.instruction_pointer.as_u64()
-    ));
-}
-
-extern "x86-interrupt" fn double_fault(frame: InterruptStackFrame, code: u64) -> ! {
-    fatal("double fault (#DF)", 8, Code::Plain(code), &frame)
-}
-
-extern "x86-interrupt" fn page_fault(frame: InterruptStackFrame, code: PageFaultErrorCode) {
-    fatal("page fault (#PF)", 14, Code::PageFault(code.bits()), &frame)
-}
-
-extern "x86-interrupt" fn machine_check(frame: InterruptStackFrame) -> ! {
-    fatal("machine check (#MC)", 18, Code::None, &frame)
-}
-
-extern "x86-interrupt" fn timer(_frame: InterruptStackFrame) {
-    pit::tick();
-    pic::end_of_interrupt(pic::TIMER);
-}
-
-extern "x86-interrupt" fn keyboard(_frame: InterruptStackFrame) {
-    // SAFETY: port 0x60 is the i8042's data port; reading it takes the byte
-    // that raised IRQ 1.
-    let scancode = unsafe { Port::<u8>::new(0x60).read() };
-    keyboard::SCANCODES.push(scancode);
-    pic::end_of_interrupt(pic::KEYBOARD);
-}
-
-extern "x86-interrupt" fn com1(_frame: InterruptStackFrame) {
-    while let Some(byte) = crate::console::serial::receive() {
-        serial_input::BYTES.push(byte);
-    }
-    pic::end_of_interrupt(pic::COM1);
-}
-
-extern "x86-interrupt" fn spurious_primary(_frame: InterruptStackFrame) {
-    pic::primary_irq7();
-}
-
-extern "x86-interrupt" fn spurious_secondary(_frame: InterruptStackFrame) {
-    pic::secondary_irq15();
-}
-
-/// Builds and loads the IDT.
+/// Builds the table once and loads it. Safe to call before anything else is
+/// up: exceptions report through the fatal sink, or silently halt while there
+/// is none.
 pub fn init() {
     let idt = IDT.call_once(|| {
         let mut idt = InterruptDescriptorTable::new();
-        idt.divide_error.set_handler_fn(divide_error);
-        idt.debug.set_handler_fn(debug);
-        idt.breakpoint.set_handler_fn(breakpoint);
-        idt.overflow.set_handler_fn(overflow);
-        idt.bound_range_exceeded.set_handler_fn(bound_range);
-        idt.invalid_opcode.set_handler_fn(invalid_opcode);
-        idt.device_not_available.set_handler_fn(device_not_available);
-        idt.invalid_tss.set_handler_fn(invalid_tss);
-        idt.segment_not_present.set_handler_fn(segment_not_present);
-        idt.stack_segment_fault.set_handler_fn(stack_segment);
-        idt.general_protection_fault.set_handler_fn(general_protection);
-        idt.page_fault.set_handler_fn(page_fault);
-        idt.x87_floating_point.set_handler_fn(x87_floating_point);
-        idt.alignment_check.set_handler_fn(alignment_check);
-        idt.simd_floating_point.set_handler_fn(simd_floating_point);
-        idt.virtualization.set_handler_fn(virtualization);
-        idt.cp_protection_exception.set_handler_fn(control_protection);
-        idt.hv_injection_exception.set_handler_fn(hypervisor_injection);
-        idt.vmm_communication_exception.set_handler_fn(vmm_communication);
-        idt.security_exception.set_handler_fn(security);
-        // SAFETY: the IST indices name stacks that gdt::init put in the TSS.
-        unsafe {
-            idt.double_fault.set_handler_fn(double_fault).set_stack_index(gdt::DOUBLE_FAULT_IST);
-            idt.non_maskable_interrupt.set_handler_fn(nmi).set_stack_index(gdt::NMI_IST);
-            idt.machine_check.set_handler_fn(machine_check).set_stack_index(gdt::MACHINE_CHECK_IST);
-        }
-        idt[pic::vector(pic::TIMER)].set_handler_fn(timer);
-        idt[pic::vector(pic::KEYBOARD)].set_handler_fn(keyboard);
-        idt[pic::vector(pic::COM1)].set_handler_fn(com1);
-        idt[pic::SPURIOUS_PRIMARY].set_handler_fn(spurious_primary);
-        idt[pic::SPURIOUS_SECONDARY].set_handler_fn(spurious_secondary);
+        exceptions::install(&mut idt);
+        device_vectors!(idt, [2 3 4 5 6 7 8 9 10 11 12 13 14 15], [0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15]);
         idt
     });
     idt.load();

@@ -1,46 +1,41 @@
-//! x86_64 and the PC platform: CPU tables, interrupt controllers, the timer,
-//! and the few devices the kernel drives directly.
+//! The x86_64 CPU: its descriptor tables, exceptions, the dispatch of device
+//! interrupts, and the kernel's stacks. Devices live in `crate::drivers`.
 
+pub mod exceptions;
+pub mod fatal;
 pub mod fault;
 pub mod gdt;
 pub mod idt;
-pub mod pci;
-pub mod pic;
-pub mod pit;
+pub mod interrupts;
 pub mod stack;
-pub mod vga;
 
-use x86_64::instructions::{hlt, interrupts};
+use x86_64::instructions::{hlt, interrupts as flag};
 
-/// Sets up the CPU's tables and the interrupt sources, then enables
-/// interrupts. Needs the page tables (for the stacks' guard pages).
+/// Loads the GDT (with the TSS and its interrupt stacks) and the IDT. First
+/// in the boot sequence, so that a fault anywhere later is caught and
+/// reported instead of resetting the machine.
 pub fn init() {
     gdt::init();
     idt::init();
-    pic::init();
-    pit::init();
-    pic::unmask(pic::KEYBOARD);
-    if crate::console::serial::enable_receive_interrupt() {
-        pic::unmask(pic::COM1);
-    }
-    interrupts::enable();
-    log::info!(
-        "CPU: GDT and TSS (IST stacks for #DF, NMI, #MC), IDT with every exception, PICs at vectors {}..{}, timer at {} Hz",
-        pic::PRIMARY_OFFSET,
-        pic::SECONDARY_OFFSET + 7,
-        pit::HZ
-    );
 }
 
-/// Restarts the machine: the keyboard controller's reset line, and if that
-/// does nothing, a triple fault (an empty IDT, then an exception).
-pub fn reboot() -> ! {
-    interrupts::disable();
-    // SAFETY: 0xfe to the i8042's command port pulses the CPU reset line.
-    unsafe { x86_64::instructions::port::Port::<u8>::new(0x64).write(0xfe) };
-    for _ in 0..1_000_000 {
-        core::hint::spin_loop();
-    }
+/// The pages below the kernel's stacks, with the stacks' names. They must be
+/// unmapped (the memory code does it once it has the page tables) so that
+/// running off a stack faults instead of overwriting what lies below.
+pub fn stack_guard_pages() -> [(&'static str, u64); 4] {
+    let [a, b, c] = gdt::interrupt_stacks().map(|(_, bounds, name)| (name, bounds.guard));
+    [("kernel", stack::kernel_stack().guard), a, b, c]
+}
+
+/// Lets interrupts in; drivers have registered their lines by then.
+pub fn enable_interrupts() {
+    flag::enable();
+}
+
+/// Resets the CPU with a triple fault: an empty IDT, then an exception. The
+/// last resort when the platform's reset mechanisms did nothing.
+pub fn triple_fault() -> ! {
+    flag::disable();
     static EMPTY: x86_64::structures::idt::InterruptDescriptorTable =
         x86_64::structures::idt::InterruptDescriptorTable::new();
     EMPTY.load();
@@ -53,7 +48,7 @@ pub fn reboot() -> ! {
 /// Stops this CPU for good: interrupts off, then `hlt` in a loop (an NMI can
 /// still wake it, hence the loop).
 pub fn halt() -> ! {
-    interrupts::disable();
+    flag::disable();
     loop {
         hlt();
     }

@@ -2,9 +2,7 @@
 //! so that an overflow faults (and ends in the double-fault handler) instead
 //! of overwriting memory.
 
-use crate::mem::paging;
 use core::cell::UnsafeCell;
-use x86_64::VirtAddr;
 
 const PAGE: usize = 4096;
 
@@ -50,14 +48,6 @@ impl StackBounds {
 
     pub fn contains(&self, address: u64) -> bool {
         (self.bottom..=self.top).contains(&address)
-    }
-
-    /// Unmaps the guard page, logging (not failing) if the page tables do not
-    /// allow it, e.g. a huge page mapping.
-    pub fn protect(&self, name: &str) {
-        if let Err(error) = paging::make_guard_page(VirtAddr::new(self.guard)) {
-            log::warn!("no guard page below the {name} stack: {error:?}");
-        }
     }
 }
 

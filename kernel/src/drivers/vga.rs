@@ -1,13 +1,21 @@
-//! The VGA adapter's registers: switching it back to the 80x25 text mode
-//! (mode 3) that BIOS set before Limine chose a graphics mode, loading a font
-//! and palette, and moving the hardware cursor.
+//! The VGA adapter: its registers, for switching back to the 80x25 text
+//! mode (mode 3) that BIOS set before Limine chose a graphics mode, loading a
+//! font and palette and moving the hardware cursor; and the text buffer at
+//! physical 0xb8000 that mode shows.
 //!
 //! Text mode comes back only if the adapter's own graphics extension is off,
 //! and each family has its own: QEMU's std, qxl and virtio VGA use the Bochs
 //! "DISPI" interface, Cirrus cards an extended sequencer register.
 
 use super::pci::{self, Device};
+use core::sync::atomic::{AtomicBool, Ordering};
 use x86_64::instructions::port::Port;
+
+/// Text mode's size in characters.
+pub const COLS: usize = 80;
+pub const ROWS: usize = 25;
+/// Physical address of the character buffer.
+pub const TEXT_BUFFER: u64 = 0xb8000;
 
 const MISC_WRITE: u16 = 0x3c2;
 const SEQ_INDEX: u16 = 0x3c4;
@@ -19,6 +27,7 @@ const DAC_MASK: u16 = 0x3c6;
 const DAC_WRITE_INDEX: u16 = 0x3c8;
 const DAC_DATA: u16 = 0x3c9;
 const BOCHS_DISPI_INDEX: u16 = 0x1ce;
+const BOCHS_DISPI_DATA: u16 = 0x1cf;
 const BOCHS_DISPI_ENABLE: u16 = 4;
 const BOCHS_DISPI_BANK: u16 = 5;
 
@@ -43,7 +52,7 @@ const AC: [u8; 21] = [
 
 /// The VGA display adapter, if the machine has one.
 pub fn adapter() -> Option<Device> {
-    pci::find_vga()
+    pci::find_class(pci::DISPLAY_VGA)
 }
 
 /// What a VGA adapter family needs to leave its graphics mode.
@@ -93,9 +102,9 @@ fn leave_extended_mode(family: Family) {
             // SAFETY: the Bochs DISPI index/data ports of this adapter.
             unsafe {
                 Port::<u16>::new(BOCHS_DISPI_INDEX).write(BOCHS_DISPI_ENABLE);
-                Port::<u16>::new(BOCHS_DISPI_INDEX + 1).write(0);
+                Port::<u16>::new(BOCHS_DISPI_DATA).write(0);
                 Port::<u16>::new(BOCHS_DISPI_INDEX).write(BOCHS_DISPI_BANK);
-                Port::<u16>::new(BOCHS_DISPI_INDEX + 1).write(0);
+                Port::<u16>::new(BOCHS_DISPI_DATA).write(0);
             }
         }
         Family::Cirrus => {
@@ -182,8 +191,47 @@ fn load_font(font: &[[u8; 16]; 256]) {
     write_indexed(GC_INDEX, 0x06, GC[6]);
 }
 
-/// Moves the blinking hardware cursor to character cell `position`.
-pub fn set_cursor(position: u16) {
-    write_indexed(CRTC_INDEX, 0x0f, position as u8);
-    write_indexed(CRTC_INDEX, 0x0e, (position >> 8) as u8);
+/// The 80x25 character buffer: 16-bit entries, the character code in the
+/// low byte and its attribute (background, foreground) in the high byte.
+/// There is one; [`TextBuffer::take`] hands it out once.
+pub struct TextBuffer {
+    entries: *mut u16,
+    /// Whether an adapter shows the buffer (without one, the cursor
+    /// registers are absent too).
+    has_adapter: bool,
+}
+
+// SAFETY: the buffer is only reached through its one owner.
+unsafe impl Send for TextBuffer {}
+
+impl TextBuffer {
+    /// The text buffer, the first time it is asked for.
+    pub fn take(has_adapter: bool) -> Option<TextBuffer> {
+        static TAKEN: AtomicBool = AtomicBool::new(false);
+        if TAKEN.swap(true, Ordering::Relaxed) {
+            return None;
+        }
+        let entries = (crate::boot::info().hhdm_offset + TEXT_BUFFER) as *mut u16;
+        Some(TextBuffer { entries, has_adapter })
+    }
+
+    /// Writes the entry of cell (`row`, `col`); cells outside the screen are
+    /// ignored.
+    pub fn write(&mut self, row: usize, col: usize, entry: u16) {
+        if row < ROWS && col < COLS {
+            // SAFETY: the HHDM maps physical 0xb8000 (base revision 2 maps the
+            // first 4 GiB), the index is inside the 80x25 buffer, and this
+            // owner is the buffer's only user.
+            unsafe { self.entries.add(row * COLS + col).write_volatile(entry) };
+        }
+    }
+
+    /// Moves the blinking hardware cursor to cell (`row`, `col`).
+    pub fn set_cursor(&mut self, row: usize, col: usize) {
+        if self.has_adapter {
+            let position = (row * COLS + col) as u16;
+            write_indexed(CRTC_INDEX, 0x0f, position as u8);
+            write_indexed(CRTC_INDEX, 0x0e, (position >> 8) as u8);
+        }
+    }
 }

@@ -65,13 +65,13 @@ impl<const N: usize> Default for ByteQueue<N> {
 }
 
 /// A queue and the task waiting on it: the interrupt side calls
-/// [`Input::push`], the task awaits [`Input::stream`].
-pub struct Input<const N: usize> {
+/// [`IrqQueue::push`], the task awaits [`IrqQueue::stream`].
+pub struct IrqQueue<const N: usize> {
     queue: ByteQueue<N>,
     waker: AtomicWaker,
 }
 
-impl<const N: usize> Input<N> {
+impl<const N: usize> IrqQueue<N> {
     pub const fn new() -> Self {
         Self { queue: ByteQueue::new(), waker: AtomicWaker::new() }
     }
@@ -98,14 +98,14 @@ impl<const N: usize> Input<N> {
     }
 }
 
-impl<const N: usize> Default for Input<N> {
+impl<const N: usize> Default for IrqQueue<N> {
     fn default() -> Self {
         Self::new()
     }
 }
 
 pub struct ByteStream<const N: usize> {
-    input: &'static Input<N>,
+    input: &'static IrqQueue<N>,
 }
 
 impl<const N: usize> Stream for ByteStream<N> {
