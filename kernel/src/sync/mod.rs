@@ -113,3 +113,28 @@ mod interrupts {
     #[cfg(not(target_os = "none"))]
     pub fn restore(_were_enabled: bool) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::IrqSafeMutex;
+
+    #[test]
+    fn try_lock_fails_while_held_and_succeeds_after() {
+        let mutex = IrqSafeMutex::new(1);
+        {
+            let mut guard = mutex.lock();
+            *guard += 1;
+            assert!(mutex.try_lock().is_none());
+        }
+        assert_eq!(*mutex.try_lock().expect("free again"), 2);
+    }
+
+    #[test]
+    fn the_fatal_path_takes_a_held_lock_over() {
+        let mutex = IrqSafeMutex::new(7);
+        let abandoned = mutex.lock();
+        core::mem::forget(abandoned);
+        // SAFETY: the holder (the forgotten guard) never runs again.
+        assert_eq!(*unsafe { mutex.lock_for_fatal_path() }, 7);
+    }
+}

@@ -10,7 +10,7 @@ use futures_util::{Stream, task::AtomicWaker};
 /// A single-producer (the interrupt handler), single-consumer (the task)
 /// ring of bytes. When full, new bytes are dropped and counted: the consumer
 /// reports drops from task context, never the handler.
-pub struct ByteQueue<const N: usize> {
+struct ByteQueue<const N: usize> {
     slots: [AtomicU8; N],
     /// Next slot to read; only the consumer moves it.
     head: AtomicUsize,
@@ -20,7 +20,7 @@ pub struct ByteQueue<const N: usize> {
 }
 
 impl<const N: usize> ByteQueue<N> {
-    pub const fn new() -> Self {
+    const fn new() -> Self {
         Self {
             slots: [const { AtomicU8::new(0) }; N],
             head: AtomicUsize::new(0),
@@ -30,7 +30,7 @@ impl<const N: usize> ByteQueue<N> {
     }
 
     /// Adds a byte; false (and counted) when the queue is full.
-    pub fn push(&self, byte: u8) -> bool {
+    fn push(&self, byte: u8) -> bool {
         let tail = self.tail.load(Ordering::Relaxed);
         if tail.wrapping_sub(self.head.load(Ordering::Acquire)) == N {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -42,7 +42,7 @@ impl<const N: usize> ByteQueue<N> {
     }
 
     /// Takes the oldest byte.
-    pub fn pop(&self) -> Option<u8> {
+    fn pop(&self) -> Option<u8> {
         let head = self.head.load(Ordering::Relaxed);
         if head == self.tail.load(Ordering::Acquire) {
             return None;
@@ -53,14 +53,8 @@ impl<const N: usize> ByteQueue<N> {
     }
 
     /// Bytes dropped because the queue was full, since the last call.
-    pub fn take_dropped(&self) -> usize {
+    fn take_dropped(&self) -> usize {
         self.dropped.swap(0, Ordering::Relaxed)
-    }
-}
-
-impl<const N: usize> Default for ByteQueue<N> {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -10,7 +10,7 @@
 use alloc::{boxed::Box, collections::BTreeMap, sync::Arc, task::Wake};
 use core::future::Future;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::task::{Context, Waker};
 use crossbeam_queue::ArrayQueue;
 use spin::Mutex;
@@ -84,7 +84,6 @@ pub fn spawn(task: Task) {
 /// The task being polled, for panic reports: its id (0: none) and name.
 static CURRENT_ID: AtomicU64 = AtomicU64::new(0);
 static CURRENT_NAME: Mutex<&str> = Mutex::new("");
-static FINISHED: AtomicUsize = AtomicUsize::new(0);
 
 /// The task being polled, if any: `(id, name)`. Safe to call while
 /// panicking (it never waits for a lock).
@@ -92,11 +91,6 @@ pub fn current() -> Option<(u64, &'static str)> {
     let id = CURRENT_ID.load(Ordering::Relaxed);
     let name = CURRENT_NAME.try_lock().map_or("?", |name| *name);
     (id != 0).then_some((id, name))
-}
-
-/// Tasks that have run to completion so far.
-pub fn finished() -> usize {
-    FINISHED.load(Ordering::Relaxed)
 }
 
 pub struct Executor {
@@ -140,7 +134,6 @@ impl Executor {
             CURRENT_ID.store(0, Ordering::Relaxed);
             if result.is_ready() {
                 self.tasks.remove(&id);
-                FINISHED.fetch_add(1, Ordering::Relaxed);
             }
         }
         polled
@@ -153,11 +146,7 @@ impl Executor {
             || !SPAWNED.lock().is_empty()
     }
 
-    /// Tasks not yet finished.
-    pub fn len(&self) -> usize {
-        self.tasks.len()
-    }
-
+    /// Whether every task has run to completion.
     pub fn is_empty(&self) -> bool {
         self.tasks.is_empty()
     }
@@ -233,7 +222,7 @@ mod tests {
         }
         executor.run_ready();
         assert_eq!(*order.lock(), [0, 1, 2, 3, 4]);
-        assert!(executor.is_empty());
+        assert!(executor.tasks.is_empty());
     }
 
     #[test]
@@ -244,12 +233,12 @@ mod tests {
         executor.spawn(Task::new("waiter", WaitFor { flag: Arc::clone(&flag), waker: Arc::clone(&waker) }));
         assert!(executor.run_ready());
         assert!(!executor.run_ready(), "polled without a wake-up");
-        assert_eq!(executor.len(), 1);
+        assert_eq!(executor.tasks.len(), 1);
         flag.store(true, Ordering::SeqCst);
         waker.lock().take().unwrap().wake();
         assert!(executor.has_work());
         executor.run_ready();
-        assert!(executor.is_empty());
+        assert!(executor.tasks.is_empty());
     }
 
     #[test]
@@ -262,6 +251,6 @@ mod tests {
         }
         assert!(queue.overflowed.load(Ordering::SeqCst));
         executor.run_ready();
-        assert!(executor.is_empty());
+        assert!(executor.tasks.is_empty());
     }
 }

@@ -85,12 +85,6 @@ pub struct IrqLine {
     line: u8,
 }
 
-impl IrqLine {
-    pub fn line(&self) -> u8 {
-        self.line
-    }
-}
-
 impl Drop for IrqLine {
     fn drop(&mut self) {
         if let Some(controller) = CONTROLLER.get() {
