@@ -11,7 +11,6 @@ use core::ptr::NonNull;
 use talc::base::Talc;
 use talc::base::binning::Binning;
 use talc::source::Source;
-use x86_64::{PhysAddr, VirtAddr, structures::paging::PageTableFlags};
 
 /// The unmapped guard page; the heap starts on the page above it.
 pub const GUARD_PAGE: u64 = 0xffff_c000_0000_0000;
@@ -45,13 +44,12 @@ impl KernelHeap {
     /// Maps `bytes` more (whole pages) at the end of the heap.
     fn map_more(&mut self, bytes: usize) -> Result<(), ()> {
         for offset in (0..bytes).step_by(4096) {
-            let page = VirtAddr::new(HEAP_START + (self.mapped + offset) as u64);
+            let page = HEAP_START + (self.mapped + offset) as u64;
             let Some(frame) = frames::allocate() else {
                 self.mapped += offset;
                 return Err(());
             };
-            let flags = PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE | PageTableFlags::GLOBAL;
-            if paging::map(page, PhysAddr::new(frame), flags).is_err() {
+            if paging::map_data(page, frame).is_err() {
                 let _ = frames::free(frame);
                 self.mapped += offset;
                 return Err(());

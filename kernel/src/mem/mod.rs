@@ -10,7 +10,6 @@ pub mod slab;
 use crate::arch;
 use crate::boot::BootInfo;
 use core::fmt;
-use x86_64::VirtAddr;
 
 /// Boot memory and the page tables: what the consoles need before the heap
 /// exists. Also unmaps the guard pages below the kernel's stacks, which
@@ -19,7 +18,7 @@ pub fn init_early(info: &BootInfo) {
     early::init(info);
     paging::init(info.hhdm_offset);
     for (stack, guard) in arch::stack_guard_pages() {
-        if let Err(error) = paging::make_guard_page(VirtAddr::new(guard)) {
+        if let Err(error) = paging::make_guard_page(guard) {
             log::warn!("no guard page below the {stack} stack: {error:?}");
         }
     }

@@ -3,7 +3,8 @@
 //! Limine's tables stay in use; this module edits them: it maps the heap's
 //! pages and unmaps the guard pages below the kernel's stacks, so that running
 //! off a stack faults instead of silently corrupting whatever lies below.
-//! It never makes a mapping both writable and executable.
+//! It never makes a mapping both writable and executable. The x86 page-table
+//! types stay inside: callers pass plain addresses.
 
 use super::frames;
 use spin::Mutex;
@@ -49,26 +50,24 @@ unsafe impl FrameAllocator<Size4KiB> for TableFrames {
 /// Why a page could not be mapped.
 #[derive(Debug)]
 pub enum MapError {
-    /// Writable and executable at once: never allowed.
-    WritableExecutable,
     NotInitialised,
     Map(MapToError<Size4KiB>),
 }
 
-/// Maps the page at `page` to the frame at `frame` with `flags` (plus
-/// PRESENT). Refuses writable mappings that are not also no-execute.
-pub fn map(page: VirtAddr, frame: PhysAddr, flags: PageTableFlags) -> Result<(), MapError> {
-    if flags.contains(PageTableFlags::WRITABLE) && !flags.contains(PageTableFlags::NO_EXECUTE) {
-        return Err(MapError::WritableExecutable);
-    }
+/// Maps the 4 KiB page at virtual `page` to the frame at physical `frame`
+/// as kernel data: writable, never executable, global.
+pub fn map_data(page: u64, frame: u64) -> Result<(), MapError> {
+    let flags = PageTableFlags::PRESENT
+        | PageTableFlags::WRITABLE
+        | PageTableFlags::NO_EXECUTE
+        | PageTableFlags::GLOBAL;
     let mut tables = TABLES.lock();
     let tables = tables.as_mut().ok_or(MapError::NotInitialised)?;
-    let page = Page::<Size4KiB>::containing_address(page);
-    let frame = PhysFrame::containing_address(frame);
+    let page = Page::<Size4KiB>::containing_address(VirtAddr::new(page));
+    let frame = PhysFrame::containing_address(PhysAddr::new(frame));
     // SAFETY: the page is in a range the caller owns and the frame is one it
-    // was just handed; the flags are checked above.
-    let flush = unsafe { tables.map_to(page, frame, flags | PageTableFlags::PRESENT, &mut TableFrames) }
-        .map_err(MapError::Map)?;
+    // was just handed; data mappings are never executable.
+    let flush = unsafe { tables.map_to(page, frame, flags, &mut TableFrames) }.map_err(MapError::Map)?;
     flush.flush();
     Ok(())
 }
@@ -105,8 +104,8 @@ pub enum GuardError {
 
 /// Unmaps the 4 KiB page at `address` so that any access to it faults. The
 /// frame behind it stays with its owner (it is part of a static stack).
-pub fn make_guard_page(address: VirtAddr) -> Result<(), GuardError> {
-    let page = Page::<Size4KiB>::containing_address(address);
+pub fn make_guard_page(address: u64) -> Result<(), GuardError> {
+    let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
     let mut tables = TABLES.lock();
     let tables = tables.as_mut().ok_or(GuardError::NotInitialised)?;
     let (_, flush) = tables.unmap(page).map_err(GuardError::Unmap)?;
