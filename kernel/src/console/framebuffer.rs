@@ -290,32 +290,50 @@ impl<'a> Renderer<'a> {
 
     /// Draws the cells of `span` in `row` that differ from what is shown:
     /// first finds each one's glyph-cache slot, then copies them pixel row by
-    /// pixel row, so that the back buffer is written in address order.
+    /// pixel row, so that the back buffer is written in address order. A
+    /// cache miss that would evict a slot the batch still has to copy
+    /// copies the batch first.
     fn draw_changes(&mut self, grid: &Grid, row: usize, span: Span) {
         const BATCH: usize = 64;
         let end = (span.end as usize).min(grid.cols());
-        let mut col = span.start as usize;
-        while col < end {
-            let mut batch = [(0u16, 0u16); BATCH];
-            let mut count = 0;
-            while col < end && count < BATCH {
-                let cell = effective(grid, row, col, grid.cell(row, col));
-                if self.memory.shown[row * self.cols + col] != cell {
-                    self.memory.shown[row * self.cols + col] = cell;
-                    batch[count] = (col as u16, self.cache_slot(cell) as u16);
-                    count += 1;
-                    let dirty = &mut self.memory.dirty[row];
-                    dirty.start = dirty.start.min(col as u16);
-                    dirty.end = dirty.end.max(col as u16 + 1);
+        let mut batch = [(0u16, 0u16); BATCH];
+        let mut count = 0;
+        for col in span.start as usize..end {
+            let cell = effective(grid, row, col, grid.cell(row, col));
+            if self.memory.shown[row * self.cols + col] == cell {
+                continue;
+            }
+            self.memory.shown[row * self.cols + col] = cell;
+            let slot = match self.cached_slot(cell) {
+                Ok(slot) => slot,
+                Err(victim) => {
+                    if batch[..count].iter().any(|&(_, slot)| slot as usize == victim) {
+                        self.copy_batch(row, &batch[..count]);
+                        count = 0;
+                    }
+                    self.render_into(victim, cell);
+                    victim
                 }
-                col += 1;
+            };
+            if count == BATCH {
+                self.copy_batch(row, &batch[..count]);
+                count = 0;
             }
-            // A row length known at compile time lets each copy be inlined.
-            match self.format.bytes_per_pixel {
-                4 => self.copy_cells::<{ CELL_WIDTH * 4 }>(row, &batch[..count]),
-                3 => self.copy_cells::<{ CELL_WIDTH * 3 }>(row, &batch[..count]),
-                _ => self.copy_cells::<{ CELL_WIDTH * 2 }>(row, &batch[..count]),
-            }
+            batch[count] = (col as u16, slot as u16);
+            count += 1;
+            let dirty = &mut self.memory.dirty[row];
+            dirty.start = dirty.start.min(col as u16);
+            dirty.end = dirty.end.max(col as u16 + 1);
+        }
+        self.copy_batch(row, &batch[..count]);
+    }
+
+    fn copy_batch(&mut self, row: usize, cells: &[(u16, u16)]) {
+        // A row length known at compile time lets each copy be inlined.
+        match self.format.bytes_per_pixel {
+            4 => self.copy_cells::<{ CELL_WIDTH * 4 }>(row, cells),
+            3 => self.copy_cells::<{ CELL_WIDTH * 3 }>(row, cells),
+            _ => self.copy_cells::<{ CELL_WIDTH * 2 }>(row, cells),
         }
     }
 
@@ -339,23 +357,27 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    /// The cache slot holding `cell` rendered, rendering it on a miss. The
-    /// cache is 4-way set-associative: a cell can live in any of the four
-    /// slots of its set, so a few colliding cells do not evict each other.
-    fn cache_slot(&mut self, cell: Cell) -> usize {
+    /// The cache slot holding `cell` rendered, or on a miss the slot it is
+    /// to be rendered into. The cache is 4-way set-associative: a cell can
+    /// live in any of the four slots of its set, so a few colliding cells do
+    /// not evict each other; a miss replaces the set's ways round robin.
+    fn cached_slot(&self, cell: Cell) -> Result<usize, usize> {
         let color = |c: Rgb| (c.r as u64) << 16 | (c.g as u64) << 8 | c.b as u64;
         let key = cell.ch as u64 | (cell.bold as u64) << 21 | color(cell.fg) << 22 | color(cell.bg) << 46;
         // Fibonacci hashing: the top bits of the product mix every key bit.
         let set = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - CACHE_SETS.trailing_zeros())) as usize;
-        let ways = set * CACHE_WAYS..(set + 1) * CACHE_WAYS;
-        if let Some(slot) = ways.clone().find(|&slot| self.memory.cached[slot] == cell) {
-            return slot;
+        let mut ways = set * CACHE_WAYS..(set + 1) * CACHE_WAYS;
+        match ways.find(|&slot| self.memory.cached[slot] == cell) {
+            Some(slot) => Ok(slot),
+            None => Err(set * CACHE_WAYS + (self.victim + 1) % CACHE_WAYS),
         }
-        self.victim = (self.victim + 1) % CACHE_WAYS;
-        let slot = ways.start + self.victim;
+    }
+
+    /// Renders `cell` into the slot a miss named, which it replaces.
+    fn render_into(&mut self, slot: usize, cell: Cell) {
+        self.victim = slot % CACHE_WAYS;
         self.memory.cached[slot] = cell;
         self.render_glyph(slot, cell);
-        slot
     }
 
     /// Blends the cell's glyph into cache slot `slot`.
@@ -432,7 +454,7 @@ fn effective(grid: &Grid, row: usize, col: usize, cell: Cell) -> Cell {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::console::color::{DEFAULT_BG, DEFAULT_FG, PALETTE};
     use crate::console::grid::tests::grid;

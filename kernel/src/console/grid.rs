@@ -5,7 +5,7 @@
 use super::color::{DEFAULT_BG, DEFAULT_FG, Rgb};
 
 /// One character cell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cell {
     pub ch: char,
     pub fg: Rgb,

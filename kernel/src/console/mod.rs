@@ -17,6 +17,8 @@ pub mod color;
 pub mod framebuffer;
 pub mod grid;
 pub mod logger;
+#[cfg(test)]
+mod render_tests;
 pub mod terminal;
 pub mod vga_text;
 
