@@ -1,16 +1,17 @@
 //! The kernel's clock: a count of timer ticks, the uptime it adds up to,
-//! and sleepers woken by the ticks, busy ones ([`busy_wait`]) and async ones
-//! ([`sleep`]).
+//! and sleepers: busy ones ([`busy_wait`]) and async ones ([`sleep`]), which
+//! the executor wakes once their tick has come.
 //!
 //! Whatever device ticks (the PIT today) calls [`start`] with its period and
 //! then [`tick`] from its interrupt handler; nothing here knows the device.
 
+use alloc::collections::BTreeMap;
 use core::future::Future;
 use core::pin::Pin;
 use core::sync::atomic::{AtomicU64, Ordering};
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, Waker};
 use core::time::Duration;
-use futures_util::task::AtomicWaker;
+use spin::Mutex;
 
 static TICKS: AtomicU64 = AtomicU64::new(0);
 /// The tick period in femtoseconds (exact enough for any divided clock); 0
@@ -61,38 +62,65 @@ pub fn busy_wait(duration: Duration) {
     }
 }
 
-/// A sleeper waiting for a tick: its deadline (0: the slot is free) and
-/// its task's waker.
-struct Sleeper {
-    deadline: AtomicU64,
-    waker: AtomicWaker,
+/// Counts a tick. For the timer's interrupt handler: it touches one atomic
+/// and nothing else, so it never allocates, frees or takes a lock. Sleepers
+/// are woken from task context, by [`wake_due`].
+pub fn tick() {
+    TICKS.fetch_add(1, Ordering::Relaxed);
 }
 
-const SLEEPER_SLOTS: usize = 32;
+/// Sleeping tasks, by (deadline, sleep id), with their wakers. Only task
+/// context touches it (the executor and the sleeps themselves), so an
+/// ordinary lock will do and it may grow without bound.
+static SLEEPERS: Mutex<BTreeMap<(u64, u64), Waker>> = Mutex::new(BTreeMap::new());
+/// The earliest deadline in SLEEPERS (u64::MAX: none), readable without the
+/// lock by an executor deciding whether to halt.
+static NEXT_DEADLINE: AtomicU64 = AtomicU64::new(u64::MAX);
 
-static SLEEPERS: [Sleeper; SLEEPER_SLOTS] =
-    [const { Sleeper { deadline: AtomicU64::new(0), waker: AtomicWaker::new() } }; SLEEPER_SLOTS];
+/// Whether a sleeper is due, so the executor must not halt before waking it.
+pub fn sleeper_due() -> bool {
+    NEXT_DEADLINE.load(Ordering::Acquire) <= ticks()
+}
 
-/// Counts a tick and wakes due sleepers. For the timer's interrupt handler:
-/// takes no lock and allocates nothing.
-pub fn tick() {
-    let now = TICKS.fetch_add(1, Ordering::Relaxed) + 1;
-    for sleeper in &SLEEPERS {
-        let deadline = sleeper.deadline.load(Ordering::Acquire);
-        if deadline != 0 && deadline <= now {
-            sleeper.waker.wake();
+/// Wakes every sleeper whose deadline has passed. The executor calls this
+/// each round, in task context.
+pub fn wake_due() {
+    let now = ticks();
+    loop {
+        let waker = {
+            let mut sleepers = SLEEPERS.lock();
+            let due = sleepers.first_key_value().is_some_and(|(&(deadline, _), _)| deadline <= now);
+            let waker = if due { sleepers.pop_first().map(|(_, waker)| waker) } else { None };
+            update_next_deadline(&sleepers);
+            waker
+        };
+        match waker {
+            Some(waker) => waker.wake(),
+            None => return,
         }
     }
 }
 
+fn update_next_deadline(sleepers: &BTreeMap<(u64, u64), Waker>) {
+    let next = sleepers.first_key_value().map_or(u64::MAX, |(&(deadline, _), _)| deadline);
+    NEXT_DEADLINE.store(next, Ordering::Release);
+}
+
 /// A future that completes `duration` after it is created.
 pub fn sleep(duration: Duration) -> Sleep {
-    Sleep { deadline: deadline_after(duration).max(ticks() + 1), slot: None }
+    static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+    Sleep {
+        deadline: deadline_after(duration).max(ticks() + 1),
+        id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        registered: false,
+    }
 }
 
 pub struct Sleep {
     deadline: u64,
-    slot: Option<usize>,
+    id: u64,
+    /// Whether SLEEPERS holds this sleep's waker.
+    registered: bool,
 }
 
 impl Future for Sleep {
@@ -103,31 +131,20 @@ impl Future for Sleep {
             self.release();
             return Poll::Ready(());
         }
-        if self.slot.is_none() {
-            let deadline = self.deadline;
-            self.slot = SLEEPERS.iter().position(|sleeper| {
-                sleeper.deadline.compare_exchange(0, deadline, Ordering::AcqRel, Ordering::Relaxed).is_ok()
-            });
-        }
-        match self.slot {
-            Some(slot) => SLEEPERS[slot].waker.register(cx.waker()),
-            // Every slot taken: ask to be polled again rather than be lost.
-            None => cx.waker().wake_by_ref(),
-        }
-        // The tick may have come between the check and the registration.
-        if ticks() >= self.deadline {
-            self.release();
-            return Poll::Ready(());
-        }
+        let mut sleepers = SLEEPERS.lock();
+        sleepers.insert((self.deadline, self.id), cx.waker().clone());
+        update_next_deadline(&sleepers);
+        self.registered = true;
         Poll::Pending
     }
 }
 
 impl Sleep {
     fn release(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            SLEEPERS[slot].waker.take();
-            SLEEPERS[slot].deadline.store(0, Ordering::Release);
+        if core::mem::take(&mut self.registered) {
+            let mut sleepers = SLEEPERS.lock();
+            sleepers.remove(&(self.deadline, self.id));
+            update_next_deadline(&sleepers);
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Limine handed over everything the kernel relies on, and it is sane.
 
+// runner: firmware=both
+
 #![no_std]
 #![no_main]
 #![feature(custom_test_frameworks)]

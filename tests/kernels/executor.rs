@@ -12,6 +12,7 @@ extern crate alloc;
 use alloc::{sync::Arc, vec::Vec};
 use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
+use kernel::drivers::ps2::{self, SCANCODES};
 use kernel::task::executor::{self, Executor, Task};
 use kernel::time;
 use spin::Mutex;
@@ -76,8 +77,51 @@ fn an_idle_executor_sleeps_until_the_timer_wakes_its_task() {
         p.fetch_add(1, Ordering::SeqCst);
         f.store(1, Ordering::SeqCst);
     }));
-    let start = time::ticks();
+    let (start, halts) = (time::ticks(), executor::idle_halts());
     executor.run_until(|| finished.load(Ordering::SeqCst) == 1);
-    assert!(time::ticks() - start >= 50);
+    let (ticks, halts) = (time::ticks() - start, executor::idle_halts() - halts);
+    assert!(ticks >= 50);
     assert_eq!(polls.load(Ordering::SeqCst), 2, "the task was polled while it had nothing to do");
+    // Each tick wakes the halted CPU once: an idle loop that spins instead
+    // of halting would count none.
+    assert!(halts >= ticks / 2 && halts <= ticks + 5, "the idle CPU halted {halts} times in {ticks} ticks");
+}
+
+/// Polls once, leaving its waker with the keyboard's queue, then finishes:
+/// the queue's interrupt handler then holds the last reference to it.
+struct LeavesItsWakerWithTheKeyboard {
+    polled: bool,
+}
+
+impl core::future::Future for LeavesItsWakerWithTheKeyboard {
+    type Output = ();
+    fn poll(mut self: core::pin::Pin<&mut Self>, cx: &mut core::task::Context) -> core::task::Poll<()> {
+        use futures_util::Stream;
+        if self.polled {
+            return core::task::Poll::Ready(());
+        }
+        self.polled = true;
+        let _ = core::pin::pin!(SCANCODES.stream()).poll_next(cx);
+        cx.waker().wake_by_ref();
+        core::task::Poll::Pending
+    }
+}
+
+#[test_case]
+fn a_waker_released_by_an_interrupt_is_freed_in_task_context() {
+    while SCANCODES.pop().is_some() {}
+    let in_use = kernel::mem::stats().heap.allocator.in_use;
+    let mut executor = Executor::new();
+    executor.spawn(Task::new("gone", LeavesItsWakerWithTheKeyboard { polled: false }));
+    while !executor.is_empty() {
+        executor.run_ready();
+    }
+    // The handler drops the task's last waker: in debug builds, freeing it
+    // there would trip the heap's check; it must wait for the executor.
+    ps2::inject_scancode(0x58);
+    time::busy_wait(Duration::from_millis(5));
+    assert_eq!(SCANCODES.pop(), Some(0x58));
+    executor.run_ready();
+    drop(executor);
+    assert_eq!(kernel::mem::stats().heap.allocator.in_use, in_use, "the task's memory was not all freed");
 }

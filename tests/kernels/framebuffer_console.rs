@@ -1,6 +1,8 @@
 //! Text printed to the framebuffer console appears on the real framebuffer
 //! as the font's glyphs, in the colours the escape sequences asked for.
 
+// runner: firmware=both
+
 #![no_std]
 #![no_main]
 #![feature(custom_test_frameworks)]

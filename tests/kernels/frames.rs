@@ -2,6 +2,9 @@
 //! reclaimed bootloader) regions are handed out, and freed frames are handed
 //! out again.
 
+// runner: firmware=both
+// runner: qemu-args=-m 8G
+
 #![no_std]
 #![no_main]
 #![feature(custom_test_frameworks)]
@@ -42,9 +45,18 @@ fn the_allocator_covers_usable_and_reclaimed_memory_less_boot_memory() {
 
 #[test_case]
 fn every_usable_frame_is_handed_out_exactly_once() {
-    // One bit per frame of the first 4 GiB, on the heap: the frames used for
-    // it come from the allocator before the sweep begins.
-    let mut seen = alloc::vec![0u64; (4u64 << 30) as usize / 4096 / 64];
+    // One bit per frame up to the end of usable memory (the runner gives
+    // this kernel 8 GiB, so most of it lies above 4 GiB), on the heap: the
+    // frames used for it come from the allocator before the sweep begins.
+    let end = boot::info()
+        .memory_map()
+        .iter()
+        .filter(|e| matches!(e.kind, RegionKind::Usable | RegionKind::BootloaderReclaimable))
+        .map(|e| e.end())
+        .max()
+        .expect("usable memory");
+    assert!(end > 4 << 30, "usable memory ends at {end:#x}: the test wants memory above 4 GiB");
+    let mut seen = alloc::vec![0u64; (end / 4096).div_ceil(64) as usize];
     let before = frames::stats();
     let mut taken = 0u64;
     let mut first = None;
@@ -57,6 +69,9 @@ fn every_usable_frame_is_handed_out_exactly_once() {
         first.get_or_insert(address);
     }
     assert_eq!(taken, before.free(), "every free frame was handed out");
+    let above_4g =
+        seen[(4usize << 30) / 4096 / 64..].iter().map(|bits| bits.count_ones() as u64).sum::<u64>();
+    assert!(above_4g > (4 << 30) / 4096, "only {above_4g} frames above 4 GiB were handed out");
     assert_eq!(frames::stats().free(), 0);
     // Give them all back; they come out again.
     for (word, &bits) in seen.iter().enumerate() {

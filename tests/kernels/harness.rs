@@ -7,6 +7,8 @@
 
 #![no_std]
 
+extern crate alloc;
+
 pub use kernel;
 
 use core::{
@@ -106,6 +108,7 @@ macro_rules! test_kernel {
 
 /// Checks the screen console's text grid and the real framebuffer.
 pub mod screen {
+    use alloc::string::String;
     use kernel::boot;
     use kernel::console::{
         self,
@@ -116,6 +119,15 @@ pub mod screen {
     /// The grid row the cursor is on.
     pub fn cursor_row() -> usize {
         console::with_grid(|grid| grid.cursor().0).expect("a screen console")
+    }
+
+    /// The text of grid row `row`, without trailing blanks.
+    pub fn row_text(row: usize) -> String {
+        console::with_grid(|grid| {
+            let text: String = grid.row_cells(row).iter().map(|c| c.ch).collect();
+            String::from(text.trim_end())
+        })
+        .expect("a screen console")
     }
 
     /// Whether grid row `row` reads `text` followed only by blanks.

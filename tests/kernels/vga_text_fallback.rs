@@ -2,7 +2,6 @@
 //! framebuffer and a BIOS boot falls back to the VGA text console, whose
 //! buffer at 0xb8000 holds what was printed.
 
-// runner: firmware=bios
 // runner: qemu-args=-vga none
 
 #![no_std]

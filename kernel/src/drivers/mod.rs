@@ -6,6 +6,7 @@ pub mod pci;
 pub mod pic;
 pub mod pit;
 pub mod ps2;
+pub mod rtc;
 pub mod uart;
 pub mod vga;
 

@@ -38,6 +38,14 @@ impl<S: Source> State<S> {
     }
 }
 
+/// The heap's lock is taken with interrupts on, so a handler that entered
+/// the heap could spin forever on the lock the code it interrupted holds.
+/// Handlers must not allocate or free; debug builds check it.
+fn debug_assert_not_in_handler() {
+    #[cfg(target_os = "none")]
+    debug_assert!(!crate::arch::interrupts::in_handler(), "the heap was entered from an interrupt handler");
+}
+
 /// Where the heap's memory is, for the statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AllocatorStats {
@@ -80,6 +88,7 @@ impl<S: Source> Allocator<S> {
 // is the path that allocated it.
 unsafe impl<S: Source> GlobalAlloc for Allocator<S> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        debug_assert_not_in_handler();
         let mut state = self.state.lock();
         let state = &mut *state;
         let pointer = match slab::class_for(layout) {
@@ -101,6 +110,7 @@ unsafe impl<S: Source> GlobalAlloc for Allocator<S> {
     }
 
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        debug_assert_not_in_handler();
         let mut state = self.state.lock();
         match (slab::class_for(layout), NonNull::new(pointer)) {
             // SAFETY: a small layout was served by this class.
@@ -115,6 +125,7 @@ unsafe impl<S: Source> GlobalAlloc for Allocator<S> {
     /// talc grows or shrinks large blocks in place when it can; anything
     /// else moves, all under one lock.
     unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        debug_assert_not_in_handler();
         // SAFETY: the caller guarantees the new size is valid for this alignment.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
         let (old_class, new_class) = (slab::class_for(layout), slab::class_for(new_layout));

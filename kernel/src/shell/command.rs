@@ -8,6 +8,7 @@ pub enum Command<'a> {
     Clear,
     Echo(&'a str),
     Uptime,
+    Date,
     Mem,
     BootInfo,
     Colors,
@@ -32,6 +33,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("clear", "clear the screen"),
     ("echo TEXT", "print TEXT"),
     ("uptime", "time since boot"),
+    ("date", "the date and time of the CMOS clock"),
     ("mem", "frame and heap statistics"),
     ("bootinfo", "what the bootloader handed over"),
     ("colors", "the ANSI colour palette"),
@@ -54,6 +56,7 @@ pub fn parse(line: &str) -> Command<'_> {
         "clear" => no_arguments(Command::Clear),
         "echo" => Command::Echo(rest),
         "uptime" => no_arguments(Command::Uptime),
+        "date" => no_arguments(Command::Date),
         "mem" => no_arguments(Command::Mem),
         "bootinfo" => no_arguments(Command::BootInfo),
         "colors" | "colours" => no_arguments(Command::Colors),
@@ -80,6 +83,7 @@ mod tests {
         assert_eq!(parse(""), Command::Nothing);
         assert_eq!(parse("   "), Command::Nothing);
         assert_eq!(parse("colours"), Command::Colors);
+        assert_eq!(parse("date"), Command::Date);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 pub mod command;
 pub mod line;
 
-use crate::task::input::KEYS;
+use crate::task::{executor, input::KEYS};
 use crate::{boot, console, mem, print, println};
 use crate::{drivers, time};
 use command::{Command, Error, HELP};
@@ -59,12 +59,14 @@ async fn run(command: Command<'_>) {
         Command::Uptime => {
             let uptime = time::uptime();
             println!(
-                "up {}.{:03} s ({} timer ticks)",
+                "up {}.{:03} s ({} timer ticks, the idle CPU halted {} times)",
                 uptime.as_secs(),
                 uptime.subsec_millis(),
-                time::ticks()
+                time::ticks(),
+                executor::idle_halts()
             );
         }
+        Command::Date => println!("{} (CMOS clock, usually UTC)", drivers::rtc::now()),
         Command::Mem => print!("{}", mem::stats()),
         Command::BootInfo => bootinfo(),
         Command::Colors => colors(),

@@ -75,74 +75,119 @@ pub static KEYS: Keys = Keys { queue: Mutex::new((VecDeque::new(), None)) };
 
 /// Turns what a terminal sends over serial into keys: UTF-8 text, CR or LF
 /// for Enter, DEL or BS for Backspace, and the VT100/xterm sequences for the
-/// arrows, Home, End and Delete.
+/// arrows, Home, End and Delete. Nothing that follows a broken sequence is
+/// lost: a byte that cannot continue the sequence before it (a lone ESC, a
+/// cut-short UTF-8 character) is decoded afresh.
 #[derive(Debug, Default)]
 pub struct SerialDecoder {
-    pending: [u8; 8],
+    pending: [u8; 16],
     len: usize,
     /// The previous byte was CR (a following LF is the same Enter).
     after_cr: bool,
 }
 
 impl SerialDecoder {
-    pub fn feed(&mut self, byte: u8) -> Option<Key> {
+    /// Decodes one byte; the keys it completes go to `emit`.
+    pub fn feed(&mut self, byte: u8, emit: &mut impl FnMut(Key)) {
         let after_cr = core::mem::take(&mut self.after_cr);
-        if self.len == 0 {
-            return match byte {
-                0x1b => {
-                    self.pending[0] = byte;
-                    self.len = 1;
-                    None
+        match self.pending[..self.len] {
+            [] => {}
+            [0x1b, ..] => {
+                if self.escape(byte, emit) {
+                    return;
                 }
-                b'\n' if after_cr => None,
-                b'\r' => {
-                    self.after_cr = true;
-                    Some(Key::Enter)
-                }
-                0x80.. => self.utf8(byte),
-                _ => Key::from_char(byte as char),
-            };
-        }
-        if self.pending[0] != 0x1b {
-            return self.utf8(byte);
-        }
-        self.pending[self.len] = byte;
-        self.len += 1;
-        let key = match &self.pending[..self.len] {
-            [0x1b] | [0x1b, b'[' | b'O'] => return None,
-            [0x1b, b'[' | b'O', b'A'] => Some(Key::Up),
-            [0x1b, b'[' | b'O', b'B'] => Some(Key::Down),
-            [0x1b, b'[' | b'O', b'C'] => Some(Key::Right),
-            [0x1b, b'[' | b'O', b'D'] => Some(Key::Left),
-            [0x1b, b'[' | b'O', b'H'] | [0x1b, b'[', b'1', b'~'] => Some(Key::Home),
-            [0x1b, b'[' | b'O', b'F'] | [0x1b, b'[', b'4', b'~'] => Some(Key::End),
-            [0x1b, b'[', b'3', b'~'] => Some(Key::Delete),
-            [0x1b, b'[', rest @ ..]
-                if rest.iter().all(|b| b.is_ascii_digit() || *b == b';') && self.len < 8 =>
-            {
-                return None;
             }
-            _ => None,
-        };
-        self.len = 0;
-        key
+            _ => {
+                if byte & 0xc0 == 0x80 {
+                    self.utf8_continue(byte, emit);
+                    return;
+                }
+                // The character was cut short.
+                self.len = 0;
+                emit(Key::Char(char::REPLACEMENT_CHARACTER));
+            }
+        }
+        match byte {
+            0x1b => self.start(byte),
+            b'\n' if after_cr => {}
+            b'\r' => {
+                self.after_cr = true;
+                emit(Key::Enter);
+            }
+            0xc2..=0xf4 => self.start(byte),
+            0x80.. => emit(Key::Char(char::REPLACEMENT_CHARACTER)),
+            _ => {
+                if let Some(key) = Key::from_char(byte as char) {
+                    emit(key);
+                }
+            }
+        }
     }
 
-    /// Collects a multi-byte UTF-8 character.
-    fn utf8(&mut self, byte: u8) -> Option<Key> {
+    fn start(&mut self, byte: u8) {
+        self.pending[0] = byte;
+        self.len = 1;
+    }
+
+    /// Continues an escape sequence. False when `byte` is no part of it: the
+    /// sequence is dropped and the byte must be decoded on its own.
+    fn escape(&mut self, byte: u8, emit: &mut impl FnMut(Key)) -> bool {
+        let introducer = self.pending.get(1).copied().filter(|_| self.len > 1);
+        match (introducer, byte) {
+            (None, b'[' | b'O') => {
+                self.pending[1] = byte;
+                self.len = 2;
+                true
+            }
+            // Parameters and intermediates of a CSI sequence.
+            (Some(b'['), 0x20..=0x3f) => {
+                if self.len < self.pending.len() {
+                    self.pending[self.len] = byte;
+                    self.len += 1;
+                }
+                true
+            }
+            // The final byte.
+            (Some(b'[' | b'O'), 0x40..=0x7e) => {
+                let key = match (&self.pending[1..self.len], byte) {
+                    (b"[" | b"O", b'A') => Some(Key::Up),
+                    (b"[" | b"O", b'B') => Some(Key::Down),
+                    (b"[" | b"O", b'C') => Some(Key::Right),
+                    (b"[" | b"O", b'D') => Some(Key::Left),
+                    (b"[" | b"O", b'H') | (b"[1", b'~') => Some(Key::Home),
+                    (b"[" | b"O", b'F') | (b"[4", b'~') => Some(Key::End),
+                    (b"[3", b'~') => Some(Key::Delete),
+                    _ => None,
+                };
+                self.len = 0;
+                if let Some(key) = key {
+                    emit(key);
+                }
+                true
+            }
+            _ => {
+                self.len = 0;
+                false
+            }
+        }
+    }
+
+    /// Adds a continuation byte to a multi-byte UTF-8 character.
+    fn utf8_continue(&mut self, byte: u8, emit: &mut impl FnMut(Key)) {
         self.pending[self.len] = byte;
         self.len += 1;
-        match core::str::from_utf8(&self.pending[..self.len]) {
-            Ok(text) => {
-                let ch = text.chars().next();
-                self.len = 0;
-                ch.and_then(Key::from_char)
-            }
-            Err(error) if error.error_len().is_none() && self.len < 4 => None,
-            Err(_) => {
-                self.len = 0;
-                Some(Key::Char('\u{fffd}'))
-            }
+        let expected = match self.pending[0] {
+            0xc2..=0xdf => 2,
+            0xe0..=0xef => 3,
+            _ => 4,
+        };
+        if self.len < expected {
+            return;
+        }
+        let ch = core::str::from_utf8(&self.pending[..self.len]).ok().and_then(|text| text.chars().next());
+        self.len = 0;
+        if let Some(key) = Key::from_char(ch.unwrap_or(char::REPLACEMENT_CHARACTER)) {
+            emit(key);
         }
     }
 }
@@ -153,7 +198,43 @@ mod tests {
 
     fn keys(bytes: &[u8]) -> Vec<Key> {
         let mut decoder = SerialDecoder::default();
-        bytes.iter().filter_map(|&b| decoder.feed(b)).collect()
+        let mut keys = Vec::new();
+        for &byte in bytes {
+            decoder.feed(byte, &mut |key| keys.push(key));
+        }
+        keys
+    }
+
+    fn chars(text: &str) -> Vec<Key> {
+        text.chars().map(Key::Char).collect()
+    }
+
+    #[test]
+    fn nothing_after_a_broken_sequence_is_lost() {
+        assert_eq!(keys(b"\x1ba"), chars("a"), "a lone ESC");
+        assert_eq!(keys(b"\x1b\x1b[A"), [Key::Up], "ESC, then a whole sequence");
+        assert_eq!(keys(b"\xc3a"), chars("\u{fffd}a"), "a cut-short character");
+        assert_eq!(keys(b"\xe2\x9c\x1b[D"), [Key::Char('\u{fffd}'), Key::Left]);
+        assert_eq!(keys(b"\xff\xfeb"), chars("\u{fffd}\u{fffd}b"), "bytes that never start a character");
+        assert_eq!(keys(b"\x80x"), chars("\u{fffd}x"), "a stray continuation byte");
+        assert_eq!(keys(b"\xed\xa0\x80z"), chars("\u{fffd}z"), "an encoded surrogate");
+        assert_eq!(keys(b"\x1b[\rz"), [Key::Enter, Key::Char('z')], "a CSI cut short by Enter");
+    }
+
+    #[test]
+    fn garbage_then_a_command_reaches_the_shell_whole() {
+        let mut decoder = SerialDecoder::default();
+        let mut typed = Vec::new();
+        // Fed in pieces, as a terminal's bytes arrive: sequences split
+        // across the pieces.
+        for piece in [&b"\xff\x1b"[..], b"[", b"5", b"~\xc3", b"\x1b", b"echo ok\x1b[", b"D\x1b[C\r"] {
+            for &byte in piece {
+                decoder.feed(byte, &mut |key| typed.push(key));
+            }
+        }
+        let mut expected = chars("\u{fffd}\u{fffd}echo ok");
+        expected.extend([Key::Left, Key::Right, Key::Enter]);
+        assert_eq!(typed, expected);
     }
 
     #[test]

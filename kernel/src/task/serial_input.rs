@@ -15,8 +15,6 @@ pub async fn task() {
         if dropped > 0 {
             log::warn!("serial: {dropped} received bytes dropped (the queue was full)");
         }
-        if let Some(key) = decoder.feed(byte) {
-            input::KEYS.push(key);
-        }
+        decoder.feed(byte, &mut |key| input::KEYS.push(key));
     }
 }

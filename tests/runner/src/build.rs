@@ -63,7 +63,8 @@ pub struct TestKernel {
 }
 
 /// How a test kernel wants to be booted, from `// runner:` lines in its
-/// source: `// runner: firmware=bios` (or `uefi`; default both),
+/// source: `// runner: firmware=both` (or `uefi`; default `bios`: most test
+/// kernels test nothing the firmware changes, and a UEFI boot costs seconds),
 /// `// runner: qemu-args=...` (extra QEMU arguments, split at spaces) and
 /// `// runner: expect-serial=...` (a line that must appear on serial; with
 /// any of these the kernel passes by printing them all, not by exiting).
@@ -76,13 +77,14 @@ pub struct Settings {
 
 fn settings(source: &str) -> Result<Settings, String> {
     let mut settings =
-        Settings { firmwares: Firmware::ALL.to_vec(), qemu_args: Vec::new(), expect_serial: Vec::new() };
+        Settings { firmwares: vec![Firmware::Bios], qemu_args: Vec::new(), expect_serial: Vec::new() };
     for line in source.lines() {
         let Some(directive) = line.trim().strip_prefix("// runner:") else {
             continue;
         };
         match directive.trim().split_once('=') {
             Some(("firmware", "bios")) => settings.firmwares = vec![Firmware::Bios],
+            Some(("firmware", "both")) => settings.firmwares = Firmware::ALL.to_vec(),
             Some(("firmware", "uefi")) => settings.firmwares = vec![Firmware::Uefi],
             Some(("qemu-args", args)) => settings.qemu_args.extend(args.split_whitespace().map(String::from)),
             Some(("expect-serial", line)) => settings.expect_serial.push(line.to_string()),
@@ -178,11 +180,12 @@ mod tests {
 
     #[test]
     fn runner_directives_set_firmware_and_qemu_arguments() {
-        let source = "//! doc\n// runner: firmware=bios\n// runner: qemu-args=-vga none\nfn main() {}\n";
+        let source = "//! doc\n// runner: firmware=uefi\n// runner: qemu-args=-vga none\nfn main() {}\n";
         let parsed = settings(source).unwrap();
-        assert_eq!(parsed.firmwares, vec![Firmware::Bios]);
+        assert_eq!(parsed.firmwares, vec![Firmware::Uefi]);
         assert_eq!(parsed.qemu_args, vec!["-vga", "none"]);
-        assert_eq!(settings("fn f() {}").unwrap().firmwares, Firmware::ALL.to_vec());
+        assert_eq!(settings("fn f() {}").unwrap().firmwares, vec![Firmware::Bios]);
+        assert_eq!(settings("// runner: firmware=both").unwrap().firmwares, Firmware::ALL.to_vec());
         assert!(settings("// runner: firmwares=bios").is_err());
         let fault = settings("// runner: expect-serial=EXCEPTION: page fault (#PF)\n").unwrap();
         assert_eq!(fault.expect_serial, vec!["EXCEPTION: page fault (#PF)"]);

@@ -86,17 +86,31 @@ impl Medium {
 pub enum Expect {
     /// The test kernel exits through isa-debug-exit with success.
     ExitSuccess,
-    /// These lines appear on serial (the kernel then runs on or halts; QEMU is
-    /// stopped).
+    /// These lines appear on serial, in this order (the kernel then runs on
+    /// or halts; QEMU is stopped).
     SerialLines(Vec<String>),
     /// The line appears on serial, and then the screen, read through QEMU's
     /// monitor (QMP), is a 720x400 VGA text screen whose text buffer at
     /// 0xb8000 holds the line.
     VgaTextLine(&'static str),
     /// Once the shell is up, `command` is typed (through `via`), and its
-    /// `output` must appear as a line on serial and, drawn with the font, on
-    /// the screen.
+    /// `output` must appear as a line on serial after the shell's greeting
+    /// and, drawn with the font, on the screen.
     Shell { via: Via, command: &'static str, output: &'static str },
+    /// Steps taken in order, each once the one before it is done.
+    Script(Vec<Step>),
+}
+
+/// One step of a scripted boot.
+pub enum Step {
+    /// Wait for this line on serial, after what earlier steps waited for.
+    Serial(&'static str),
+    /// Type this command and Enter.
+    Type(Via, &'static str),
+    /// Send this command to QEMU's monitor (QMP).
+    Monitor(Value),
+    /// Wait for QEMU to exit by itself: with `-no-reboot`, a reset ends it.
+    Exit,
 }
 
 /// How the runner types into the kernel.
@@ -185,7 +199,7 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
             .arg(pflash(1, vars, false));
     }
     let qmp_socket = std::env::temp_dir().join(format!("ember-qmp-{}-{}.sock", std::process::id(), unique()));
-    if let Expect::VgaTextLine(_) | Expect::Shell { .. } = boot.expect {
+    if let Expect::VgaTextLine(_) | Expect::Shell { .. } | Expect::Script(_) = boot.expect {
         command.arg("-qmp").arg(format!("unix:{},server=on,wait=off", qmp_socket.display()));
     }
     let mut child = command
@@ -201,6 +215,7 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
     let start = Instant::now();
     let mut stdin = child.stdin.take();
     let mut typed = false;
+    let mut script = Script::default();
     let verdict = loop {
         if let Expect::Shell { via, command, output } = boot.expect {
             if !typed && serial.contains(SHELL_READY) && serial.contains(boot.firmware.banner()) {
@@ -210,33 +225,55 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
                     break Err(error);
                 }
             }
+            let text = strip_escapes(&serial.text());
             let line = format!("\n{output}\n");
-            if typed && strip_escapes(&serial.text()).contains(&line) {
-                thread::sleep(Duration::from_millis(200));
+            // The kernel draws a line on screen before it sends it to serial,
+            // so once serial has it the screen can be read.
+            if typed && find_in_order(&text, &[SHELL_READY, line.as_str()]).is_some() {
                 let checked = check_screen_line(&qmp_socket, output);
                 stop(&mut child);
                 break checked;
             }
         }
         if let Expect::SerialLines(lines) = &boot.expect
-            && lines.iter().all(|line| serial.contains(line))
             && serial.contains(boot.firmware.banner())
+            && find_in_order(&serial.text(), lines).is_some()
         {
             stop(&mut child);
             break Ok(format!("saw \"{}\"", lines.last().map_or("", String::as_str)));
         }
+        if let Expect::Script(steps) = &boot.expect {
+            match script.advance(steps, &serial, &mut child, &qmp_socket, stdin.as_mut()) {
+                Ok(true) => {
+                    stop(&mut child);
+                    break Ok(script.summary);
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    stop(&mut child);
+                    break Err(error);
+                }
+            }
+        }
         if let Expect::VgaTextLine(line) = boot.expect
             && serial.contains(line)
         {
-            // The screen is written just after serial; give it a moment.
-            thread::sleep(Duration::from_millis(200));
+            // Logged lines reach the screen before serial: it is drawn.
             let checked = check_vga_text(&qmp_socket, line);
             stop(&mut child);
             let _ = fs::remove_file(&qmp_socket);
             break checked;
         }
         match child.try_wait() {
-            Ok(Some(status)) => break judge_exit(status, &boot.expect),
+            Ok(Some(status)) => {
+                // A script may have been waiting for just this exit.
+                if let Expect::Script(steps) = &boot.expect
+                    && let Ok(true) = script.advance(steps, &serial, &mut child, &qmp_socket, stdin.as_mut())
+                {
+                    break Ok(script.summary);
+                }
+                break judge_exit(status, &boot.expect);
+            }
             Ok(None) if start.elapsed() > deadline => {
                 stop(&mut child);
                 break Err(format!("timed out after {} s (hung)", deadline.as_secs()));
@@ -251,6 +288,63 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
     drop(stdin);
     let _ = fs::remove_file(&qmp_socket);
     Ok((verdict, strip_escapes(&serial.finish()), errors.finish()))
+}
+
+/// Where the last of `lines` ends, if each appears after the one before it.
+fn find_in_order<S: AsRef<str>>(text: &str, lines: &[S]) -> Option<usize> {
+    lines.iter().try_fold(0, |from, line| {
+        let line = line.as_ref();
+        text[from..].find(line).map(|at| from + at + line.len())
+    })
+}
+
+/// How far a scripted boot has come.
+#[derive(Default)]
+struct Script {
+    /// Steps done.
+    step: usize,
+    /// Serial text consumed by the `Serial` steps done.
+    consumed: usize,
+    summary: String,
+}
+
+impl Script {
+    /// Takes the steps that can be taken now. Ok(true) once all are done.
+    fn advance(
+        &mut self,
+        steps: &[Step],
+        serial: &Capture,
+        child: &mut Child,
+        socket: &Path,
+        mut stdin: Option<&mut ChildStdin>,
+    ) -> Result<bool, String> {
+        while let Some(step) = steps.get(self.step) {
+            match step {
+                Step::Serial(line) => {
+                    let text = strip_escapes(&serial.text());
+                    let Some(at) = text.get(self.consumed..).and_then(|rest| rest.find(line)) else {
+                        return Ok(false);
+                    };
+                    self.consumed += at + line.len();
+                    self.summary = format!("saw \"{line}\"");
+                }
+                Step::Type(via, command) => type_command(*via, command, socket, stdin.as_deref_mut())?,
+                Step::Monitor(command) => {
+                    Qmp::connect(socket)?.execute(command.clone())?;
+                }
+                Step::Exit => match child.try_wait() {
+                    Ok(Some(status)) if status.code() == Some(0) => {
+                        self.summary = "QEMU exited (reset)".into()
+                    }
+                    Ok(Some(status)) => return Err(format!("QEMU exited with {status}")),
+                    Ok(None) => return Ok(false),
+                    Err(error) => return Err(format!("waiting for QEMU: {error}")),
+                },
+            }
+            self.step += 1;
+        }
+        Ok(true)
+    }
 }
 
 fn judge_exit(status: ExitStatus, expect: &Expect) -> Result<String, String> {

@@ -18,6 +18,8 @@ enum Code {
     Plain(u64),
     Selector(u64),
     PageFault(u64),
+    /// No error code, but the machine-check banks.
+    MachineCheck,
 }
 
 /// Reports a fatal exception through the fatal sink and halts.
@@ -57,6 +59,7 @@ impl fmt::Display for CodeText {
             Code::Plain(code) => write!(f, "\n  error code {code:#x}"),
             Code::Selector(code) => write!(f, "\n  error code {code:#x}: {}", SelectorCode(code)),
             Code::PageFault(code) => write!(f, "\n  error code {code:#x}: {}", PageFaultCode(code)),
+            Code::MachineCheck => write!(f, "{}", super::machine_check::Banks),
         }
     }
 }
@@ -87,7 +90,6 @@ macro_rules! fatal_handler {
 
 fatal_handler!(divide_error, "divide error (#DE)", 0);
 fatal_handler!(debug, "debug (#DB)", 1);
-fatal_handler!(nmi, "non-maskable interrupt (NMI)", 2);
 fatal_handler!(overflow, "overflow (#OF)", 4);
 fatal_handler!(bound_range, "bound range exceeded (#BR)", 5);
 fatal_handler!(invalid_opcode, "invalid opcode (#UD)", 6);
@@ -122,8 +124,18 @@ extern "x86-interrupt" fn page_fault(frame: InterruptStackFrame, code: PageFault
     fatal("page fault (#PF)", 14, Code::PageFault(code.bits()), &frame)
 }
 
+/// Reports and returns: an NMI that no one claims is a watchdog, the NMI
+/// button, or a hardware error the machine-check report would name; the
+/// kernel keeps running.
+extern "x86-interrupt" fn nmi(frame: InterruptStackFrame) {
+    super::fatal::report_trap(format_args!(
+        "non-maskable interrupt (NMI, vector 2) at RIP {:#x}; nothing claims it, continuing\n",
+        frame.instruction_pointer.as_u64()
+    ));
+}
+
 extern "x86-interrupt" fn machine_check(frame: InterruptStackFrame) -> ! {
-    fatal("machine check (#MC)", 18, Code::None, &frame)
+    fatal("machine check (#MC)", 18, Code::MachineCheck, &frame)
 }
 
 /// Points every exception vector of `idt` at its handler.

@@ -45,6 +45,18 @@ static CONTROLLER: Once<&'static dyn Controller> = Once::new();
 static HANDLERS: [AtomicUsize; DEVICE_VECTORS] = [const { AtomicUsize::new(0) }; DEVICE_VECTORS];
 /// Vectors whose unclaimed interrupt was already reported, to report once.
 static REPORTED: [AtomicBool; DEVICE_VECTORS] = [const { AtomicBool::new(false) }; DEVICE_VECTORS];
+/// Lines whose spurious interrupt was already reported, likewise.
+static SPURIOUS_REPORTED: [AtomicBool; DEVICE_VECTORS] = [const { AtomicBool::new(false) }; DEVICE_VECTORS];
+
+/// Device interrupt handlers running now (they do not nest: the CPU keeps
+/// interrupts off in a handler, but exceptions inside one could).
+static IN_HANDLER: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether the CPU is running a device interrupt's handler: code that may
+/// run there must not allocate, free, or wait for a lock task code holds.
+pub fn in_handler() -> bool {
+    IN_HANDLER.load(Ordering::Relaxed) > 0
+}
 
 /// Installs the interrupt controller; the platform code does this once, before
 /// any driver registers.
@@ -122,6 +134,12 @@ pub(super) fn dispatch(vector: u8) {
         return;
     }
     if !controller.is_genuine(line) {
+        if !SPURIOUS_REPORTED[line as usize].swap(true, Ordering::Relaxed) {
+            log::info!(
+                "spurious interrupt on line {line} (vector {vector}); ignored, as the {} asks",
+                controller.name()
+            );
+        }
         return;
     }
     match HANDLERS[line as usize].load(Ordering::Acquire) {
@@ -134,7 +152,9 @@ pub(super) fn dispatch(vector: u8) {
             // SAFETY: only `register` stores into HANDLERS, and it stores a
             // `Handler`'s address.
             let handler: Handler = unsafe { core::mem::transmute::<usize, Handler>(address) };
+            IN_HANDLER.fetch_add(1, Ordering::Relaxed);
             handler();
+            IN_HANDLER.fetch_sub(1, Ordering::Relaxed);
         }
     }
     controller.end_of_interrupt(line);

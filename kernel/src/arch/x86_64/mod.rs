@@ -7,16 +7,19 @@ pub mod fault;
 pub mod gdt;
 pub mod idt;
 pub mod interrupts;
+pub mod machine_check;
 pub mod stack;
 
 use x86_64::instructions::{hlt, interrupts as flag};
 
-/// Loads the GDT (with the TSS and its interrupt stacks) and the IDT. First
+/// Loads the GDT (with the TSS and its interrupt stacks) and the IDT, and
+/// turns machine-check reporting on. First
 /// in the boot sequence, so that a fault anywhere later is caught and
 /// reported instead of resetting the machine.
 pub fn init() {
     gdt::init();
     idt::init();
+    machine_check::enable();
 }
 
 /// The pages below the kernel's stacks, with the stacks' names. They must be
