@@ -19,7 +19,7 @@ impl Log for Logger {
     }
 
     fn log(&self, record: &Record) {
-        super::print_serial(format_args!("[{:<5}] {}: {}\n", record.level(), record.target(), record.args()));
+        // The screen first, as `print` does.
         if record.level() as usize <= SCREEN_LEVEL.load(Ordering::Relaxed) {
             super::print_screen(format_args!(
                 "\x1b[{}m{:<5}\x1b[0m {}: {}\n",
@@ -29,6 +29,7 @@ impl Log for Logger {
                 record.args()
             ));
         }
+        super::print_serial(format_args!("[{:<5}] {}: {}\n", record.level(), record.target(), record.args()));
     }
 
     fn flush(&self) {}

@@ -213,10 +213,12 @@ fn vga_screen(switch: bool) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Formats to every console; the backend of [`print!`](crate::print).
+/// Formats to every console; the backend of [`print!`](crate::print). The
+/// screen comes first: once a line is on serial, it is also on screen, which
+/// is what the test runner relies on before reading the screen back.
 pub fn print(args: fmt::Arguments) {
-    uart::write_fmt(args);
     print_screen(args);
+    uart::write_fmt(args);
 }
 
 /// Formats to the serial console only: test progress and other output the

@@ -65,19 +65,36 @@ pub struct TestKernel {
 /// How a test kernel wants to be booted, from `// runner:` lines in its
 /// source: `// runner: firmware=both` (or `uefi`; default `bios`: most test
 /// kernels test nothing the firmware changes, and a UEFI boot costs seconds),
-/// `// runner: qemu-args=...` (extra QEMU arguments, split at spaces) and
+/// `// runner: qemu-args=...` (extra QEMU arguments, split at spaces),
+/// `// runner: bios-qemu-args=...` (the same, for BIOS boots only) and
 /// `// runner: expect-serial=...` (a line that must appear on serial; with
 /// any of these the kernel passes by printing them all, not by exiting).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub firmwares: Vec<Firmware>,
     pub qemu_args: Vec<String>,
+    pub bios_qemu_args: Vec<String>,
     pub expect_serial: Vec<String>,
 }
 
+impl Settings {
+    /// The extra QEMU arguments for a boot under `firmware`.
+    pub fn qemu_args_for(&self, firmware: Firmware) -> Vec<String> {
+        let mut args = self.qemu_args.clone();
+        if firmware == Firmware::Bios {
+            args.extend(self.bios_qemu_args.iter().cloned());
+        }
+        args
+    }
+}
+
 fn settings(source: &str) -> Result<Settings, String> {
-    let mut settings =
-        Settings { firmwares: vec![Firmware::Bios], qemu_args: Vec::new(), expect_serial: Vec::new() };
+    let mut settings = Settings {
+        firmwares: vec![Firmware::Bios],
+        qemu_args: Vec::new(),
+        bios_qemu_args: Vec::new(),
+        expect_serial: Vec::new(),
+    };
     for line in source.lines() {
         let Some(directive) = line.trim().strip_prefix("// runner:") else {
             continue;
@@ -87,6 +104,9 @@ fn settings(source: &str) -> Result<Settings, String> {
             Some(("firmware", "both")) => settings.firmwares = Firmware::ALL.to_vec(),
             Some(("firmware", "uefi")) => settings.firmwares = vec![Firmware::Uefi],
             Some(("qemu-args", args)) => settings.qemu_args.extend(args.split_whitespace().map(String::from)),
+            Some(("bios-qemu-args", args)) => {
+                settings.bios_qemu_args.extend(args.split_whitespace().map(String::from))
+            }
             Some(("expect-serial", line)) => settings.expect_serial.push(line.to_string()),
             _ => return Err(format!("unknown runner directive `{}`", line.trim())),
         }
@@ -186,6 +206,9 @@ mod tests {
         assert_eq!(parsed.qemu_args, vec!["-vga", "none"]);
         assert_eq!(settings("fn f() {}").unwrap().firmwares, vec![Firmware::Bios]);
         assert_eq!(settings("// runner: firmware=both").unwrap().firmwares, Firmware::ALL.to_vec());
+        let big = settings("// runner: firmware=both\n// runner: bios-qemu-args=-m 8G\n").unwrap();
+        assert_eq!(big.qemu_args_for(Firmware::Bios), vec!["-m", "8G"]);
+        assert!(big.qemu_args_for(Firmware::Uefi).is_empty());
         assert!(settings("// runner: firmwares=bios").is_err());
         let fault = settings("// runner: expect-serial=EXCEPTION: page fault (#PF)\n").unwrap();
         assert_eq!(fault.expect_serial, vec!["EXCEPTION: page fault (#PF)"]);

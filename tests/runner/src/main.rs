@@ -5,7 +5,8 @@
 mod build;
 mod qemu;
 
-use qemu::{Boot, Expect, Firmware, Medium, Outcome, Via};
+use qemu::{Boot, Expect, Firmware, Medium, Outcome, SHELL_READY, Step, Via};
+use serde_json::json;
 use std::{
     collections::VecDeque,
     env,
@@ -57,7 +58,7 @@ fn main() -> ExitCode {
                         iso: iso.clone(),
                         firmware,
                         medium: Medium::Cd,
-                        qemu_args: kernel.settings.qemu_args.clone(),
+                        qemu_args: kernel.settings.qemu_args_for(firmware),
                         expect: if kernel.settings.expect_serial.is_empty() {
                             Expect::ExitSuccess
                         } else {
@@ -109,6 +110,7 @@ fn main() -> ExitCode {
             });
         }
     }
+    boots.extend(scripted_boots(&options.iso));
     let mut product = vec![(Firmware::Bios, Medium::Cd), (Firmware::Uefi, Medium::Cd)];
     product.push((Firmware::Uefi, Medium::UsbStick));
     if qemu::bios_installed(&options.iso) {
@@ -137,6 +139,57 @@ fn main() -> ExitCode {
     run_boots(boots, &options, &mut tally);
     println!("{} passed, {} failed", tally.passed, tally.failed);
     if tally.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// The real kernel surviving what a machine can throw at it, one boot each:
+/// an NMI and then a machine check (injected through the monitor), garbage
+/// on the serial line, and a reboot that must reset the machine.
+fn scripted_boots(iso: &Path) -> Vec<Boot> {
+    let boot = |name: &str, steps| Boot {
+        name: name.into(),
+        iso: iso.to_path_buf(),
+        firmware: Firmware::Bios,
+        medium: Medium::Cd,
+        qemu_args: Vec::new(),
+        expect: Expect::Script(steps),
+    };
+    vec![
+        boot(
+            "nmi_then_machine_check",
+            vec![
+                Step::Serial(SHELL_READY),
+                Step::Monitor(json!({"execute": "inject-nmi"})),
+                Step::Serial("non-maskable interrupt (NMI, vector 2) at RIP"),
+                Step::Type(Via::Serial, "echo alive after the NMI"),
+                Step::Serial("\nalive after the NMI\n"),
+                Step::Monitor(json!({"execute": "human-monitor-command",
+                    "arguments": {"command-line": "mce 0 1 0xbc00000000000085 0x5 0x1234000 0x86"}})),
+                Step::Serial("EXCEPTION: machine check (#MC) (vector 18)"),
+                Step::Serial("bank 1: status 0xbc00000000000085, address 0x1234000, uncorrected"),
+                Step::Serial("CPU halted."),
+            ],
+        ),
+        boot(
+            "serial_garbage_then_a_command",
+            vec![
+                Step::Serial(SHELL_READY),
+                // Invalid UTF-8, a lone ESC, a cut-short character, and an
+                // arrow key split across writes, inside an echo.
+                Step::SerialBytes(b"echo \xffa\x1bb\x1b["),
+                Step::SerialBytes(b"C\xc3z\r"),
+                Step::Serial("\n\u{fffd}ab\u{fffd}z\n"),
+            ],
+        ),
+        boot(
+            "reboot_resets_the_machine",
+            vec![
+                Step::Serial(SHELL_READY),
+                Step::Type(Via::Serial, "reboot"),
+                Step::Serial("rebooting"),
+                Step::Exit,
+            ],
+        ),
+    ]
 }
 
 /// Boots in parallel (QEMU under TCG keeps one core busy per boot) and prints

@@ -107,6 +107,8 @@ pub enum Step {
     Serial(&'static str),
     /// Type this command and Enter.
     Type(Via, &'static str),
+    /// Send these bytes on the serial line, exactly.
+    SerialBytes(&'static [u8]),
     /// Send this command to QEMU's monitor (QMP).
     Monitor(Value),
     /// Wait for QEMU to exit by itself: with `-no-reboot`, a reset ends it.
@@ -123,7 +125,7 @@ pub enum Via {
 }
 
 /// What the shell prints when it is ready.
-const SHELL_READY: &str = "Type 'help' for the commands.";
+pub const SHELL_READY: &str = "Type 'help' for the commands.";
 
 pub struct Boot {
     pub name: String,
@@ -329,6 +331,13 @@ impl Script {
                     self.summary = format!("saw \"{line}\"");
                 }
                 Step::Type(via, command) => type_command(*via, command, socket, stdin.as_deref_mut())?,
+                Step::SerialBytes(bytes) => {
+                    let stdin = stdin.as_deref_mut().ok_or("no standard input to QEMU")?;
+                    stdin
+                        .write_all(bytes)
+                        .and_then(|()| stdin.flush())
+                        .map_err(|error| format!("writing to the serial line: {error}"))?;
+                }
                 Step::Monitor(command) => {
                     Qmp::connect(socket)?.execute(command.clone())?;
                 }
