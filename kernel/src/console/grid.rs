@@ -33,7 +33,7 @@ impl Cell {
 /// How many cells `ch` takes: 2 for wide characters, 0 for combining marks
 /// and other zero-width characters (and for C1 controls, which have no
 /// glyph), 1 for the rest.
-pub fn char_width(ch: char) -> usize {
+fn char_width(ch: char) -> usize {
     if (ch as u32) < 0x7f { 1 } else { ch.width().unwrap_or(0) }
 }
 
@@ -306,12 +306,6 @@ impl<'a> Grid<'a> {
         self.line_feed();
     }
 
-    /// Moves to the start of the next line, scrolling at the bottom.
-    pub fn newline(&mut self) {
-        self.col = 0;
-        self.line_feed();
-    }
-
     /// Moves down a line, scrolling the region at its bottom margin (LF,
     /// IND). Below the region the cursor stops at the last row.
     pub fn line_feed(&mut self) {
@@ -442,7 +436,7 @@ impl<'a> Grid<'a> {
 
     /// Erases columns `start..end` of `row` to blanks; a wide character cut
     /// by either end is erased whole, as in xterm.
-    pub fn erase(&mut self, row: usize, start: usize, end: usize) {
+    fn erase(&mut self, row: usize, start: usize, end: usize) {
         let mut start = start.min(self.cols);
         let mut end = end.min(self.cols);
         if start >= end {
@@ -459,7 +453,7 @@ impl<'a> Grid<'a> {
     }
 
     /// Erases whole rows `start..end`.
-    pub fn erase_rows(&mut self, start: usize, end: usize) {
+    fn erase_rows(&mut self, start: usize, end: usize) {
         let end = end.min(self.rows);
         if start < end {
             self.cells[start * self.cols..end * self.cols].fill(self.blank);
@@ -686,7 +680,10 @@ pub(crate) mod tests {
     fn write(grid: &mut Grid, s: &str) {
         for ch in s.chars() {
             match ch {
-                '\n' => grid.newline(),
+                '\n' => {
+                    grid.carriage_return();
+                    grid.line_feed();
+                }
                 '\t' => grid.tab(),
                 _ => grid.put(Cell { ch, ..Cell::BLANK }),
             }

@@ -240,8 +240,9 @@ impl Performer<'_, '_> {
 
     fn save_cursor(&mut self) {
         let (row, col) = self.grid.cursor();
+        let slot = self.slot();
         let state = &mut *self.state;
-        state.saved[usize::from(self.grid.is_alternate())] = SavedCursor {
+        state.saved[slot] = SavedCursor {
             row,
             col,
             wrap_pending: self.grid.wrap_pending(),
