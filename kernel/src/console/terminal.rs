@@ -307,11 +307,14 @@ impl Performer<'_, '_> {
                 self.grid.show_alternate(on);
             }
             // The alternate screen, cleared when entered, with the cursor
-            // saved on entry and restored on exit.
+            // saved on entry and restored on exit. A grid without one keeps
+            // what it shows.
             1049 if on => {
                 self.save_cursor();
                 self.grid.show_alternate(true);
-                self.grid.erase_display(Erase::All);
+                if self.grid.is_alternate() {
+                    self.grid.erase_display(Erase::All);
+                }
             }
             1049 => {
                 self.grid.show_alternate(false);
