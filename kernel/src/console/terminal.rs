@@ -92,6 +92,9 @@ impl SavedCursor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct State {
     pen: Pen,
+    /// The pen's cell, made when the pen changes rather than for every
+    /// character (see [`Grid::put_char`]).
+    template: Cell,
     /// G0-G3.
     charsets: [Charset; 4],
     /// Which of G0-G3 is shifted in (SO selects G1, SI G0).
@@ -110,6 +113,7 @@ struct State {
 impl State {
     const DEFAULT: State = State {
         pen: Pen::DEFAULT,
+        template: Cell::BLANK,
         charsets: [Charset::Ascii; 4],
         shift: 0,
         origin: false,
@@ -202,6 +206,7 @@ impl<'a> Terminal<'a> {
         self.parser = Parser::new();
         self.held_len = 0;
         self.state.pen = Pen::DEFAULT;
+        self.state.template = Cell::BLANK;
         self.state.charsets = [Charset::Ascii; 4];
         self.state.shift = 0;
         self.grid.set_background(DEFAULT_BG);
@@ -234,6 +239,12 @@ impl Performer<'_, '_> {
         if self.state.origin { row.saturating_sub(self.grid.scroll_region().0) } else { row }
     }
 
+    fn set_pen(&mut self, pen: Pen) {
+        self.state.pen = pen;
+        self.state.template = pen.cell(' ');
+        self.grid.set_background(pen.background());
+    }
+
     fn slot(&self) -> usize {
         usize::from(self.grid.is_alternate())
     }
@@ -257,13 +268,12 @@ impl Performer<'_, '_> {
     /// origin mode the row is kept above the bottom margin, as in xterm.
     fn restore_cursor(&mut self) {
         let saved = self.state.saved[self.slot()];
-        self.state.pen = saved.pen;
+        self.set_pen(saved.pen);
         self.state.charsets = saved.charsets;
         self.state.shift = saved.shift;
         self.state.origin = saved.origin;
         let row = if saved.origin { saved.row.min(self.grid.scroll_region().1) } else { saved.row };
         self.grid.restore_cursor(row, saved.col, saved.wrap_pending);
-        self.grid.set_background(saved.pen.background());
     }
 
     /// Full reset (RIS).
@@ -329,8 +339,9 @@ impl Performer<'_, '_> {
         let (_, col) = self.grid.cursor();
         match action {
             'm' => {
-                sgr(&mut self.state.pen, params);
-                self.grid.set_background(self.state.pen.background());
+                let mut pen = self.state.pen;
+                sgr(&mut pen, params);
+                self.set_pen(pen);
             }
             'H' | 'f' => self.goto(count(0) - 1, count(1) - 1),
             'A' => self.grid.cursor_up(count(0)),
@@ -405,9 +416,10 @@ impl Performer<'_, '_> {
 }
 
 impl Perform for Performer<'_, '_> {
+    #[inline]
     fn print(&mut self, ch: char) {
         let shown = self.state.charsets[self.state.shift].map(ch);
-        self.grid.put(self.state.pen.cell(shown));
+        self.grid.put_char(shown, &self.state.template);
         self.state.last = Some(ch);
     }
 
