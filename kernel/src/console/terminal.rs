@@ -129,10 +129,10 @@ pub struct Terminal<'a> {
     state: State,
     /// Whether a line feed also returns the carriage (ONLCR).
     onlcr: bool,
-    /// The start of a UTF-8 character that the last write ended in. vte
-    /// 0.15 drops the character after one it completes across writes when
-    /// a third starts within four bytes, so the terminal completes the
-    /// character itself and hands vte whole ones only.
+    /// The start of a UTF-8 character that the last write ended in. When
+    /// vte 0.15 completes a character across writes, it drops the next one
+    /// if a third begins unfinished within the four bytes it looks at, so
+    /// the terminal completes characters itself and hands vte whole ones.
     held: [u8; 4],
     held_len: usize,
 }
