@@ -8,6 +8,7 @@
 //! costs nothing because the back buffer's text area is a ring of pixel rows,
 //! and copies it out once.
 
+use super::charset;
 use super::color::Rgb;
 use super::grid::{Cell, Grid, Span};
 use crate::boot::ColorMask;
@@ -387,8 +388,11 @@ impl<'a> Renderer<'a> {
         }
         let bpp = self.format.bytes_per_pixel;
         let glyph = glyph(cell.ch, cell.bold);
+        // Line drawing, which the font lacks, is drawn.
+        let mut drawn = [0u8; CELL_WIDTH * CELL_HEIGHT];
+        let alphas = if charset::draw(cell.ch, CELL_WIDTH, &mut drawn) { &drawn[..] } else { glyph.pixels() };
         let target = &mut self.memory.glyphs[slot * self.cell_bytes..(slot + 1) * self.cell_bytes];
-        for (pixel, &alpha) in target.chunks_exact_mut(bpp).zip(glyph.pixels()) {
+        for (pixel, &alpha) in target.chunks_exact_mut(bpp).zip(alphas) {
             pixel.copy_from_slice(&self.shades.values[alpha as usize].to_le_bytes()[..bpp]);
         }
     }
@@ -569,6 +573,18 @@ pub(crate) mod tests {
             front.assert_cell((1, 0), 'q', DEFAULT_FG, DEFAULT_BG);
             // The cursor is drawn inverted after the last character.
             front.assert_cell((1, 1), ' ', DEFAULT_BG, DEFAULT_FG);
+        }
+    }
+
+    #[test]
+    fn line_drawing_is_drawn_edge_to_edge() {
+        let (mut r, front) = renderer(32, 7 * 3, 16);
+        let mut t = Terminal::new(grid(3, 1));
+        t.write(b"\x1b(0qq");
+        r.update(t.grid_mut());
+        for x in 0..2 * CELL_WIDTH {
+            assert_eq!(front.pixel(x, CELL_HEIGHT / 2), front.format.encode(DEFAULT_FG), "x {x}");
+            assert_eq!(front.pixel(x, 0), front.format.encode(DEFAULT_BG), "x {x}");
         }
     }
 

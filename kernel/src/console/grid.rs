@@ -1,8 +1,16 @@
 //! The text grid: what every screen console shows, kept in RAM. It knows
-//! cells, the cursor, wrapping and scrolling, and records what changed since
-//! the last [`Grid::take_damage`] so that a renderer redraws only that.
+//! cells, the cursor, wrapping, the scroll region, tab stops and the
+//! alternate screen, and records what changed since the last
+//! [`Grid::take_damage`] so that a renderer redraws only that.
+//!
+//! Wide characters (East Asian Wide, emoji) take two cells: the character,
+//! then a blank "spacer". A cell is a spacer exactly when the cell before it
+//! holds a wide character, so every operation that could split the pair
+//! blanks the other half too; that keeps [`Cell`] as small as the renderers'
+//! caches want it.
 
 use super::color::{DEFAULT_BG, DEFAULT_FG, Rgb};
+use unicode_width::UnicodeWidthChar;
 
 /// One character cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -20,6 +28,19 @@ impl Cell {
     pub const fn blank(bg: Rgb) -> Cell {
         Cell { ch: ' ', fg: DEFAULT_FG, bg, bold: false }
     }
+}
+
+/// How many cells `ch` takes: 2 for wide characters, 0 for combining marks
+/// and other zero-width characters (and for C1 controls, which have no
+/// glyph), 1 for the rest.
+fn char_width(ch: char) -> usize {
+    if (ch as u32) < 0x7f { 1 } else { ch.width().unwrap_or(0) }
+}
+
+/// Whether `ch` takes two cells. Nothing below U+1100 does, which keeps the
+/// check cheap for the text consoles mostly show.
+fn is_wide(ch: char) -> bool {
+    ch as u32 >= 0x1100 && ch.width() == Some(2)
 }
 
 /// Columns `start..end` of a row changed (empty when `start >= end`).
@@ -50,18 +71,76 @@ pub struct Damage {
     pub scrolled: usize,
 }
 
+/// Columns with settable tab stops; past them a stop stays at every eighth
+/// column. A fixed array keeps the grid free of the heap, and no screen the
+/// renderers support is this wide.
+pub const TAB_COLUMNS: usize = 2048;
+
+/// One bit per column; set where a tab stop is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TabStops([u64; TAB_COLUMNS / 64]);
+
+impl TabStops {
+    /// A stop every eight columns, from column 0, as terminals start.
+    const DEFAULT: TabStops = TabStops([0x0101_0101_0101_0101; TAB_COLUMNS / 64]);
+
+    fn is_set(&self, col: usize) -> bool {
+        match self.0.get(col / 64) {
+            Some(word) => word & 1 << (col % 64) != 0,
+            None => col.is_multiple_of(8),
+        }
+    }
+
+    fn set(&mut self, col: usize, on: bool) {
+        if let Some(word) = self.0.get_mut(col / 64) {
+            if on {
+                *word |= 1 << (col % 64);
+            } else {
+                *word &= !(1 << (col % 64));
+            }
+        }
+    }
+}
+
+/// Which part of a line or of the screen an erase covers (the parameter of
+/// ED and EL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Erase {
+    /// From the cursor to the end, the cursor's cell included.
+    ToEnd,
+    /// From the start to the cursor, the cursor's cell included.
+    ToCursor,
+    All,
+}
+
 /// A grid of `cols` x `rows` cells over caller-provided storage, so that it
 /// needs no heap and works from the first line of boot.
 pub struct Grid<'a> {
     cols: usize,
     rows: usize,
     cells: &'a mut [Cell],
+    /// The screen not shown: the alternate screen while the primary one is
+    /// shown and the other way round. Empty when no storage was given.
+    hidden: &'a mut [Cell],
+    alternate: bool,
     spans: &'a mut [Span],
     row: usize,
     col: usize,
     /// Set after writing the last column: the next character wraps first, so
     /// that a full line followed by a newline does not leave an empty line.
+    /// Only ever set with the cursor in the last column.
     wrap_pending: bool,
+    /// The scroll region, first and last row (DECSTBM).
+    top: usize,
+    bottom: usize,
+    tabs: TabStops,
+    /// DECAWM: whether text wraps at the right edge.
+    autowrap: bool,
+    /// IRM: whether text pushes the rest of the line right.
+    insert: bool,
+    /// What erasing, inserting and scrolling leave: a blank in the
+    /// terminal's current background (xterm's "background colour erase").
+    blank: Cell,
     scrolled: usize,
 }
 
@@ -73,7 +152,34 @@ impl<'a> Grid<'a> {
         let spans = &mut spans[..rows];
         cells.fill(Cell::BLANK);
         spans.fill(Span { start: 0, end: cols as u16 });
-        Self { cols, rows, cells, spans, row: 0, col: 0, wrap_pending: false, scrolled: 0 }
+        Self {
+            cols,
+            rows,
+            cells,
+            hidden: &mut [],
+            alternate: false,
+            spans,
+            row: 0,
+            col: 0,
+            wrap_pending: false,
+            top: 0,
+            bottom: rows - 1,
+            tabs: TabStops::DEFAULT,
+            autowrap: true,
+            insert: false,
+            blank: Cell::BLANK,
+            scrolled: 0,
+        }
+    }
+
+    /// Gives the grid `cols * rows` cells for the alternate screen, which
+    /// full-screen programs switch to so that what was on screen comes back
+    /// when they exit. Without it, switching screens changes nothing.
+    pub fn with_alternate(mut self, cells: &'a mut [Cell]) -> Self {
+        let cells = &mut cells[..self.cols * self.rows];
+        cells.fill(Cell::BLANK);
+        self.hidden = cells;
+        self
     }
 
     pub fn cols(&self) -> usize {
@@ -89,6 +195,21 @@ impl<'a> Grid<'a> {
         (self.row, self.col)
     }
 
+    /// Whether the next character goes to the start of the next line.
+    pub fn wrap_pending(&self) -> bool {
+        self.wrap_pending
+    }
+
+    /// The scroll region's first and last row.
+    pub fn scroll_region(&self) -> (usize, usize) {
+        (self.top, self.bottom)
+    }
+
+    /// Whether the alternate screen is shown.
+    pub fn is_alternate(&self) -> bool {
+        self.alternate
+    }
+
     pub fn cell(&self, row: usize, col: usize) -> Cell {
         self.cells[row * self.cols + col]
     }
@@ -97,27 +218,143 @@ impl<'a> Grid<'a> {
         &self.cells[row * self.cols..(row + 1) * self.cols]
     }
 
-    /// Writes a printable character at the cursor and advances it.
+    pub fn set_autowrap(&mut self, on: bool) {
+        self.autowrap = on;
+    }
+
+    pub fn set_insert(&mut self, on: bool) {
+        self.insert = on;
+    }
+
+    /// Sets the background that erasing and scrolling leave behind.
+    pub fn set_background(&mut self, bg: Rgb) {
+        self.blank = Cell::blank(bg);
+    }
+
+    /// Whether `col` of `row` is the right half of a wide character.
+    fn is_spacer(&self, row: usize, col: usize) -> bool {
+        col > 0 && col < self.cols && is_wide(self.cells[row * self.cols + col - 1].ch)
+    }
+
+    fn damage(&mut self, row: usize, start: usize, end: usize) {
+        self.spans[row].add(start, end);
+    }
+
+    fn damage_rows(&mut self, start: usize, end: usize) {
+        self.spans[start..end].fill(Span { start: 0, end: self.cols as u16 });
+    }
+
+    /// Writes a printable character at the cursor and advances it; a wide
+    /// character takes two cells, a zero-width one none (it is dropped: the
+    /// fonts have no combining marks to draw over the previous cell).
     pub fn put(&mut self, cell: Cell) {
-        if self.wrap_pending {
-            self.wrap_pending = false;
-            self.col = 0;
-            self.line_feed();
-        }
+        self.put_char(cell.ch, &cell);
+    }
+
+    /// [`Grid::put`] of `ch` in `pen`'s colours and weight. Plain text is
+    /// most of what a console shows, so its common case is small enough to
+    /// inline, and copies `pen` whole: a cell built field by field just
+    /// before its store stalls that store, doubling the cost of text.
+    #[inline]
+    pub fn put_char(&mut self, ch: char, pen: &Cell) {
         let (row, col) = (self.row, self.col);
-        self.cells[row * self.cols + col] = cell;
-        self.spans[row].add(col, col + 1);
-        if col + 1 == self.cols {
-            self.wrap_pending = true;
+        let at = row * self.cols + col;
+        // ASCII in mid-line, not inserting, and not over the right half of
+        // a wide character.
+        if (ch as u32) < 0x7f
+            && !self.wrap_pending
+            && !self.insert
+            && col + 1 < self.cols
+            && (col == 0 || (self.cells[at - 1].ch as u32) < 0x1100)
+        {
+            self.cells[at] = *pen;
+            self.cells[at].ch = ch;
+            self.spans[row].add(col, col + 1);
+            self.col = col + 1;
         } else {
-            self.col += 1;
+            self.put_any(Cell { ch, ..*pen });
         }
     }
 
-    /// Moves to the start of the next line, scrolling at the bottom.
-    pub fn newline(&mut self) {
+    /// [`Grid::put`] for every case.
+    fn put_any(&mut self, cell: Cell) {
+        let width = char_width(cell.ch);
+        if width == 0 {
+            return;
+        }
+        if self.wrap_pending {
+            self.wrap_pending = false;
+            if self.autowrap {
+                self.wrap();
+            }
+        }
+        if width == 2 && self.col + 1 >= self.cols {
+            // A wide character that does not fit goes to the next line,
+            // leaving a blank; without autowrap (or room) it is dropped.
+            if !self.autowrap || self.cols < 2 {
+                self.wrap_pending = true;
+                return;
+            }
+            self.write(self.col, 1, Cell { ch: ' ', ..cell });
+            self.wrap();
+        }
+        if self.insert {
+            self.shift_right(self.col, width);
+        }
+        self.write(self.col, width, cell);
+        if self.col + width >= self.cols {
+            self.col = self.cols - 1;
+            self.wrap_pending = true;
+        } else {
+            self.col += width;
+        }
+    }
+
+    /// Writes `cell` (and its spacer when `width` is 2) at `col` of the
+    /// cursor's row. A wide character whose right half is overwritten keeps
+    /// only a blank in its own colours, as alacritty leaves it (xterm blanks
+    /// it in the current background); a spacer whose wide character is
+    /// overwritten is a blank already.
+    fn write(&mut self, col: usize, width: usize, cell: Cell) {
+        let row = self.row;
+        let at = row * self.cols + col;
+        let mut start = col;
+        if self.is_spacer(row, col) {
+            self.cells[at - 1].ch = ' ';
+            start -= 1;
+        }
+        self.cells[at] = cell;
+        if width == 2 {
+            self.cells[at + 1] = Cell { ch: ' ', ..cell };
+        }
+        self.damage(row, start, col + width);
+    }
+
+    /// Moves to the start of the next line (autowrap).
+    fn wrap(&mut self) {
         self.col = 0;
         self.line_feed();
+    }
+
+    /// Moves down a line, scrolling the region at its bottom margin (LF,
+    /// IND). Below the region the cursor stops at the last row.
+    pub fn line_feed(&mut self) {
+        self.wrap_pending = false;
+        if self.row == self.bottom {
+            self.scroll_rows_up(self.top, self.bottom, 1);
+        } else if self.row + 1 < self.rows {
+            self.row += 1;
+        }
+    }
+
+    /// Moves up a line, scrolling the region down at its top margin (RI).
+    pub fn reverse_index(&mut self) {
+        self.wrap_pending = false;
+        if self.row == self.top {
+            self.scroll_rows_down(self.top, self.bottom, 1);
+        } else {
+            self.row = self.row.saturating_sub(1);
+        }
     }
 
     pub fn carriage_return(&mut self) {
@@ -125,21 +362,54 @@ impl<'a> Grid<'a> {
         self.wrap_pending = false;
     }
 
-    /// Moves the cursor one column left (not past the line start); erasing is
-    /// the writer's business (`"\x08 \x08"`).
+    /// Moves the cursor one column left (not past the line start). A pending
+    /// wrap is dropped, so after a full line the cursor lands on the
+    /// second-last column, as in xterm. Erasing is the writer's business
+    /// (`"\x08 \x08"`).
     pub fn backspace(&mut self) {
-        if self.wrap_pending {
-            self.wrap_pending = false;
-        } else {
-            self.col = self.col.saturating_sub(1);
+        self.cursor_back(1);
+    }
+
+    /// Advances to the next tab stop (HT), never wrapping.
+    pub fn tab(&mut self) {
+        self.tab_forward(1);
+    }
+
+    /// Advances `count` tab stops (CHT), stopping at the last column; a
+    /// pending wrap stays pending, as in xterm.
+    pub fn tab_forward(&mut self, count: usize) {
+        for _ in 0..count {
+            if self.col + 1 >= self.cols {
+                break;
+            }
+            self.col = (self.col + 1..self.cols).find(|&c| self.tabs.is_set(c)).unwrap_or(self.cols - 1);
         }
     }
 
-    /// Advances to the next tab stop (every 8 columns), never wrapping.
-    pub fn tab(&mut self) {
-        if !self.wrap_pending {
-            self.col = ((self.col / 8 + 1) * 8).min(self.cols - 1);
+    /// Goes back `count` tab stops (CBT), to column 0 when there are none.
+    pub fn tab_backward(&mut self, count: usize) {
+        for _ in 0..count {
+            if self.col == 0 {
+                break;
+            }
+            self.col = (0..self.col).rev().find(|&c| self.tabs.is_set(c)).unwrap_or(0);
+            self.wrap_pending = false;
         }
+    }
+
+    /// Sets a tab stop at the cursor's column (HTS).
+    pub fn set_tab_stop(&mut self) {
+        self.tabs.set(self.col, true);
+    }
+
+    /// Clears the tab stop at the cursor's column (TBC 0).
+    pub fn clear_tab_stop(&mut self) {
+        self.tabs.set(self.col, false);
+    }
+
+    /// Clears every tab stop (TBC 3).
+    pub fn clear_tab_stops(&mut self) {
+        self.tabs = TabStops([0; TAB_COLUMNS / 64]);
     }
 
     /// Places the cursor, clamped to the grid.
@@ -149,46 +419,251 @@ impl<'a> Grid<'a> {
         self.wrap_pending = false;
     }
 
-    /// Moves the cursor by a signed amount, clamped to the grid.
-    pub fn move_cursor(&mut self, rows: isize, cols: isize) {
-        let row = self.row.saturating_add_signed(rows);
-        let col = self.col.saturating_add_signed(cols);
+    /// Places the cursor and sets whether a wrap is pending, as restoring a
+    /// saved cursor (DECRC) does; a wrap is pending only in the last column.
+    pub fn restore_cursor(&mut self, row: usize, col: usize, wrap_pending: bool) {
         self.set_cursor(row, col);
+        self.wrap_pending = wrap_pending && self.col == self.cols - 1;
     }
 
-    /// Erases columns `start..end` of `row` to blanks in `bg`.
-    pub fn erase(&mut self, row: usize, start: usize, end: usize, bg: Rgb) {
-        let end = end.min(self.cols);
-        if start < end {
-            self.cells[row * self.cols + start..row * self.cols + end].fill(Cell::blank(bg));
-            self.spans[row].add(start, end);
+    /// Moves the cursor up (CUU), stopping at the top margin when it starts
+    /// inside the scroll region.
+    pub fn cursor_up(&mut self, count: usize) {
+        let limit = if self.row < self.top { 0 } else { self.top };
+        self.row = self.row.saturating_sub(count).max(limit);
+        self.wrap_pending = false;
+    }
+
+    /// Moves the cursor down (CUD), stopping at the bottom margin when it
+    /// starts inside the scroll region.
+    pub fn cursor_down(&mut self, count: usize) {
+        let limit = if self.row > self.bottom { self.rows - 1 } else { self.bottom };
+        self.row = self.row.saturating_add(count).min(limit);
+        self.wrap_pending = false;
+    }
+
+    /// Moves the cursor right (CUF), stopping at the last column.
+    pub fn cursor_forward(&mut self, count: usize) {
+        self.col = self.col.saturating_add(count).min(self.cols - 1);
+        self.wrap_pending = false;
+    }
+
+    /// Moves the cursor left (CUB), stopping at the first column.
+    pub fn cursor_back(&mut self, count: usize) {
+        self.col = self.col.saturating_sub(count);
+        self.wrap_pending = false;
+    }
+
+    /// Sets the scroll region to rows `top..=bottom` (DECSTBM); the caller
+    /// homes the cursor, which depends on origin mode.
+    pub fn set_scroll_region(&mut self, top: usize, bottom: usize) {
+        let bottom = bottom.min(self.rows - 1);
+        if top < bottom {
+            self.top = top;
+            self.bottom = bottom;
         }
+    }
+
+    /// Erases columns `start..end` of `row` to blanks; a wide character cut
+    /// by either end is erased whole, as in xterm.
+    fn erase(&mut self, row: usize, start: usize, end: usize) {
+        let mut start = start.min(self.cols);
+        let mut end = end.min(self.cols);
+        if start >= end {
+            return;
+        }
+        if self.is_spacer(row, start) {
+            start -= 1;
+        }
+        if self.is_spacer(row, end) {
+            end += 1;
+        }
+        self.cells[row * self.cols + start..row * self.cols + end].fill(self.blank);
+        self.damage(row, start, end);
     }
 
     /// Erases whole rows `start..end`.
-    pub fn erase_rows(&mut self, start: usize, end: usize, bg: Rgb) {
-        for row in start..end.min(self.rows) {
-            self.erase(row, 0, self.cols, bg);
+    fn erase_rows(&mut self, start: usize, end: usize) {
+        let end = end.min(self.rows);
+        if start < end {
+            self.cells[start * self.cols..end * self.cols].fill(self.blank);
+            self.damage_rows(start, end);
         }
     }
 
-    /// Scrolls everything up one row; the new bottom row is blank.
-    fn scroll_up(&mut self) {
-        self.cells.copy_within(self.cols.., 0);
-        self.spans.copy_within(1.., 0);
-        let last = self.rows - 1;
-        self.cells[last * self.cols..].fill(Cell::BLANK);
-        self.spans[last] = Span { start: 0, end: self.cols as u16 };
-        self.scrolled += 1;
-    }
-
-    fn line_feed(&mut self) {
+    /// Erases part of the cursor's line (EL).
+    pub fn erase_line(&mut self, part: Erase) {
+        let (row, col) = (self.row, self.col);
+        match part {
+            Erase::ToEnd => self.erase(row, col, self.cols),
+            Erase::ToCursor => self.erase(row, 0, col + 1),
+            Erase::All => self.erase(row, 0, self.cols),
+        }
         self.wrap_pending = false;
-        if self.row + 1 == self.rows {
-            self.scroll_up();
-        } else {
-            self.row += 1;
+    }
+
+    /// Erases part of the screen (ED): before or after the cursor, or all.
+    pub fn erase_display(&mut self, part: Erase) {
+        let row = self.row;
+        match part {
+            Erase::ToEnd => {
+                self.erase_line(Erase::ToEnd);
+                self.erase_rows(row + 1, self.rows);
+            }
+            Erase::ToCursor => {
+                self.erase_rows(0, row);
+                self.erase_line(Erase::ToCursor);
+            }
+            Erase::All => self.erase_rows(0, self.rows),
         }
+        self.wrap_pending = false;
+    }
+
+    /// Erases `count` cells from the cursor on (ECH).
+    pub fn erase_chars(&mut self, count: usize) {
+        let (row, col) = (self.row, self.col);
+        self.erase(row, col, col.saturating_add(count));
+        self.wrap_pending = false;
+    }
+
+    /// Moves the cells from the cursor on `count` columns right, dropping
+    /// what passes the right edge, and blanks the gap.
+    fn shift_right(&mut self, col: usize, count: usize) {
+        let row = self.row;
+        let count = count.min(self.cols - col);
+        // A wide character cut at the cursor, or pushed half off the edge,
+        // is erased whole, as in xterm.
+        let cut = self.is_spacer(row, col);
+        let start = if cut { col - 1 } else { col };
+        let line = &mut self.cells[row * self.cols..(row + 1) * self.cols];
+        if cut {
+            line[start..=col].fill(self.blank);
+        }
+        line.copy_within(col..self.cols - count, col + count);
+        line[col..col + count].fill(self.blank);
+        if is_wide(line[self.cols - 1].ch) {
+            line[self.cols - 1] = self.blank;
+        }
+        self.damage(row, start, self.cols);
+    }
+
+    /// Inserts `count` blanks at the cursor (ICH).
+    pub fn insert_blanks(&mut self, count: usize) {
+        self.shift_right(self.col, count);
+        self.wrap_pending = false;
+    }
+
+    /// Deletes `count` cells at the cursor, pulling the rest of the line left
+    /// and blanking the right end (DCH).
+    pub fn delete_chars(&mut self, count: usize) {
+        let (row, col) = (self.row, self.col);
+        let count = count.min(self.cols - col);
+        // A wide character cut at either end of the deleted cells is erased
+        // whole, as in xterm.
+        let start = if self.is_spacer(row, col) { col - 1 } else { col };
+        let cut_right = self.is_spacer(row, col + count);
+        let line = &mut self.cells[row * self.cols..(row + 1) * self.cols];
+        line[start..col].fill(self.blank);
+        if cut_right {
+            line[col + count] = self.blank;
+        }
+        line.copy_within(col + count.., col);
+        line[self.cols - count..].fill(self.blank);
+        self.damage(row, start, self.cols);
+        self.wrap_pending = false;
+    }
+
+    /// Inserts `count` blank lines at the cursor's row, pushing the region's
+    /// lower rows down (IL); nothing happens outside the region.
+    pub fn insert_lines(&mut self, count: usize) {
+        if (self.top..=self.bottom).contains(&self.row) {
+            self.scroll_rows_down(self.row, self.bottom, count);
+            self.wrap_pending = false;
+        }
+    }
+
+    /// Deletes `count` lines at the cursor's row, pulling the region's lower
+    /// rows up (DL); nothing happens outside the region.
+    pub fn delete_lines(&mut self, count: usize) {
+        if (self.top..=self.bottom).contains(&self.row) {
+            self.scroll_rows_up(self.row, self.bottom, count);
+            self.wrap_pending = false;
+        }
+    }
+
+    /// Scrolls the region up `count` rows (SU); the cursor stays.
+    pub fn scroll_up(&mut self, count: usize) {
+        self.scroll_rows_up(self.top, self.bottom, count);
+    }
+
+    /// Scrolls the region down `count` rows (SD); the cursor stays.
+    pub fn scroll_down(&mut self, count: usize) {
+        self.scroll_rows_down(self.top, self.bottom, count);
+    }
+
+    /// Moves rows `top + count..=bottom` up to `top`, blanking the rows freed
+    /// at the bottom. The whole screen scrolling is counted in
+    /// [`Grid::scrolled`] so that renderers can move pixels; a smaller region
+    /// is damaged row by row and redrawn.
+    fn scroll_rows_up(&mut self, top: usize, bottom: usize, count: usize) {
+        let count = count.min(bottom + 1 - top);
+        let cols = self.cols;
+        self.cells.copy_within((top + count) * cols..(bottom + 1) * cols, top * cols);
+        self.cells[(bottom + 1 - count) * cols..(bottom + 1) * cols].fill(self.blank);
+        if top == 0 && bottom == self.rows - 1 {
+            self.spans.copy_within(count.., 0);
+            self.damage_rows(self.rows - count, self.rows);
+            self.scrolled += count;
+        } else {
+            self.damage_rows(top, bottom + 1);
+        }
+    }
+
+    /// Moves rows `top..=bottom - count` down by `count`, blanking the rows
+    /// freed at the top.
+    fn scroll_rows_down(&mut self, top: usize, bottom: usize, count: usize) {
+        let count = count.min(bottom + 1 - top);
+        let cols = self.cols;
+        self.cells.copy_within(top * cols..(bottom + 1 - count) * cols, (top + count) * cols);
+        self.cells[top * cols..(top + count) * cols].fill(self.blank);
+        self.damage_rows(top, bottom + 1);
+    }
+
+    /// Shows the alternate screen (or the primary one again). Contents and
+    /// the cursor stay as they are; clearing and saving the cursor are the
+    /// terminal's business, and differ between the modes that switch.
+    pub fn show_alternate(&mut self, alternate: bool) {
+        if alternate != self.alternate && !self.hidden.is_empty() {
+            core::mem::swap(&mut self.cells, &mut self.hidden);
+            self.alternate = alternate;
+            self.damage_all();
+        }
+    }
+
+    /// Fills the screen with `ch` in the default colours (DECALN), resets
+    /// the scroll region and homes the cursor.
+    pub fn fill(&mut self, ch: char) {
+        self.cells.fill(Cell { ch, ..Cell::BLANK });
+        self.damage_all();
+        self.top = 0;
+        self.bottom = self.rows - 1;
+        self.set_cursor(0, 0);
+    }
+
+    /// Back to the state of a new grid (RIS): both screens blank, the
+    /// primary one shown, default tab stops, region and modes.
+    pub fn reset(&mut self) {
+        self.show_alternate(false);
+        self.cells.fill(Cell::BLANK);
+        self.hidden.fill(Cell::BLANK);
+        self.damage_all();
+        self.set_cursor(0, 0);
+        self.top = 0;
+        self.bottom = self.rows - 1;
+        self.tabs = TabStops::DEFAULT;
+        self.autowrap = true;
+        self.insert = false;
+        self.blank = Cell::BLANK;
     }
 
     /// Marks the whole grid for redrawing (after a console switch, say).
@@ -218,12 +693,14 @@ impl<'a> Grid<'a> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::console::color::PALETTE;
 
-    /// A grid over leaked storage, for tests.
+    /// A grid over leaked storage, with an alternate screen, for tests.
     pub fn grid(cols: usize, rows: usize) -> Grid<'static> {
         let cells = Box::leak(vec![Cell::BLANK; cols * rows].into_boxed_slice());
+        let alternate = Box::leak(vec![Cell::BLANK; cols * rows].into_boxed_slice());
         let spans = Box::leak(vec![Span::EMPTY; rows].into_boxed_slice());
-        Grid::new(cols, rows, cells, spans)
+        Grid::new(cols, rows, cells, spans).with_alternate(alternate)
     }
 
     pub fn text(grid: &Grid, row: usize) -> String {
@@ -233,7 +710,10 @@ pub(crate) mod tests {
     fn write(grid: &mut Grid, s: &str) {
         for ch in s.chars() {
             match ch {
-                '\n' => grid.newline(),
+                '\n' => {
+                    grid.carriage_return();
+                    grid.line_feed();
+                }
                 '\t' => grid.tab(),
                 _ => grid.put(Cell { ch, ..Cell::BLANK }),
             }
@@ -268,6 +748,29 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_scroll_region_scrolls_only_its_rows_and_damages_only_them() {
+        let mut g = grid(4, 5);
+        write(&mut g, "0\n1\n2\n3\n4");
+        g.set_scroll_region(1, 3);
+        g.take_damage();
+        g.set_cursor(3, 0);
+        g.line_feed();
+        let rows: Vec<_> = (0..5).map(|r| text(&g, r)).collect();
+        assert_eq!(rows, ["0", "2", "3", "", "4"]);
+        assert_eq!(g.scrolled(), 0, "the screen as a whole did not move");
+        let damaged: Vec<_> = g.damaged_rows().map(|(row, _)| row).collect();
+        assert_eq!(damaged, [1, 2, 3]);
+    }
+
+    #[test]
+    fn scrolling_leaves_the_current_background() {
+        let mut g = grid(3, 2);
+        g.set_background(PALETTE[4]);
+        write(&mut g, "a\nb\n");
+        assert_eq!(g.cell(1, 0), Cell::blank(PALETTE[4]));
+    }
+
+    #[test]
     fn damage_tracks_changed_columns_per_row() {
         let mut g = grid(10, 3);
         g.take_damage();
@@ -289,6 +792,25 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn tab_stops_can_be_set_and_cleared() {
+        let mut g = grid(30, 1);
+        g.set_cursor(0, 3);
+        g.set_tab_stop();
+        g.set_cursor(0, 8);
+        g.clear_tab_stop();
+        g.set_cursor(0, 0);
+        g.tab();
+        assert_eq!(g.cursor(), (0, 3));
+        g.tab();
+        assert_eq!(g.cursor(), (0, 16));
+        g.tab_backward(2);
+        assert_eq!(g.cursor(), (0, 0));
+        g.clear_tab_stops();
+        g.tab_forward(1);
+        assert_eq!(g.cursor(), (0, 29));
+    }
+
+    #[test]
     fn backspace_and_carriage_return_stay_on_the_line() {
         let mut g = grid(10, 2);
         write(&mut g, "abc");
@@ -306,11 +828,54 @@ pub(crate) mod tests {
     #[test]
     fn cursor_moves_are_clamped() {
         let mut g = grid(10, 5);
-        g.move_cursor(-3, -3);
+        g.cursor_up(3);
+        g.cursor_back(3);
         assert_eq!(g.cursor(), (0, 0));
-        g.move_cursor(100, 100);
+        g.cursor_down(100);
+        g.cursor_forward(100);
         assert_eq!(g.cursor(), (4, 9));
         g.set_cursor(2, 2);
         assert_eq!(g.cursor(), (2, 2));
+    }
+
+    #[test]
+    fn wide_characters_take_two_cells_and_zero_width_ones_none() {
+        let mut g = grid(6, 2);
+        write(&mut g, "a中\u{301}b");
+        assert_eq!(text(&g, 0), "a中 b");
+        assert_eq!(g.cursor(), (0, 4));
+    }
+
+    #[test]
+    fn a_wide_character_wraps_whole() {
+        let mut g = grid(4, 2);
+        write(&mut g, "abc中");
+        assert_eq!(text(&g, 0), "abc");
+        assert_eq!(text(&g, 1), "中");
+        assert_eq!(g.cursor(), (1, 2));
+    }
+
+    #[test]
+    fn overwriting_half_a_wide_character_blanks_the_other_half() {
+        let mut g = grid(6, 1);
+        write(&mut g, "中文");
+        g.set_cursor(0, 1);
+        write(&mut g, "x");
+        g.set_cursor(0, 2);
+        write(&mut g, "y");
+        assert_eq!(text(&g, 0), " xy");
+    }
+
+    #[test]
+    fn the_alternate_screen_keeps_the_primary_one() {
+        let mut g = grid(4, 2);
+        write(&mut g, "main");
+        g.show_alternate(true);
+        assert!(g.is_alternate());
+        assert_eq!(text(&g, 0), "");
+        write(&mut g, "\nalt");
+        g.show_alternate(false);
+        assert_eq!(text(&g, 0), "main");
+        assert_eq!(text(&g, 1), "");
     }
 }

@@ -13,6 +13,7 @@
 //! resumes); a breakpoint, which returns, prints through [`try_print`]. Both
 //! reach the CPU layer as its registered reporter.
 
+pub mod charset;
 pub mod color;
 pub mod framebuffer;
 pub mod grid;
@@ -142,7 +143,9 @@ fn install(mut screen: Screen) {
 fn grid(cols: usize, rows: usize) -> Result<Grid<'static>, &'static str> {
     let cells = early::alloc_slice(cols * rows, Cell::BLANK).ok_or("out of boot memory for the text grid")?;
     let spans = early::alloc_slice(rows, Span::EMPTY).ok_or("out of boot memory for the text grid")?;
-    Ok(Grid::new(cols, rows, cells, spans))
+    let alternate =
+        early::alloc_slice(cols * rows, Cell::BLANK).ok_or("out of boot memory for the text grid")?;
+    Ok(Grid::new(cols, rows, cells, spans).with_alternate(alternate))
 }
 
 /// Installs the framebuffer console, or says why it cannot be used.

@@ -5,8 +5,10 @@
 //! The kernel loads its own font: the same Noto glyphs as the framebuffer
 //! console, reduced to 8x16 bitmaps, laid out as Latin-1 (codes 0x20-0x7e and
 //! 0xa0-0xff are those characters; 0x7f is the replacement glyph), so text
-//! maps to codes without a code-page table.
+//! maps to codes without a code-page table. Codes from 0x80 on hold the
+//! line-drawing characters of DEC Special Graphics ([`charset::DRAWN`]).
 
+use super::charset;
 use super::color::{self, PALETTE};
 use super::framebuffer::glyph;
 use super::grid::{Cell, Grid};
@@ -23,7 +25,7 @@ const VGA_TO_ANSI: [u8; 8] = [0, 4, 2, 6, 1, 5, 3, 7];
 pub fn code(ch: char) -> u8 {
     match ch as u32 {
         c @ (0x20..=0x7e | 0xa0..=0xff) => c as u8,
-        _ => REPLACEMENT,
+        _ => charset::DRAWN.iter().position(|&drawn| drawn == ch).map_or(REPLACEMENT, |i| 0x80 + i as u8),
     }
 }
 
@@ -44,21 +46,33 @@ pub fn entry(cell: Cell) -> u16 {
 /// each 7-pixel-wide anti-aliased row becomes the top 7 bits of a byte.
 pub fn font() -> [[u8; 16]; 256] {
     const INK: u8 = 96;
+    let pack = |pixels: &[u8]| {
+        pixels
+            .iter()
+            .take(8)
+            .enumerate()
+            .filter(|&(_, &alpha)| alpha >= INK)
+            .fold(0, |bits, (x, _)| bits | 0x80 >> x)
+    };
     let mut font = [[0u8; 16]; 256];
     for (code, bitmap) in font.iter_mut().enumerate() {
         let ch = match code as u8 {
             REPLACEMENT => '\u{fffd}',
             c @ (0x20..=0x7e | 0xa0..=0xff) => c as char,
-            _ => continue,
+            c => {
+                if let Some(&ch) = charset::DRAWN.get(usize::from(c.wrapping_sub(0x80))) {
+                    let mut alpha = [0u8; 8 * 16];
+                    charset::draw(ch, 8, &mut alpha);
+                    for (row, pixels) in bitmap.iter_mut().zip(alpha.chunks_exact(8)) {
+                        *row = pack(pixels);
+                    }
+                }
+                continue;
+            }
         };
         let glyph = glyph(ch, false);
-        for (row, pixels) in glyph.pixels().chunks_exact(glyph.width()).enumerate().take(16) {
-            bitmap[row] = pixels
-                .iter()
-                .take(8)
-                .enumerate()
-                .filter(|&(_, &alpha)| alpha >= INK)
-                .fold(0, |bits, (x, _)| bits | 0x80 >> x);
+        for (row, pixels) in bitmap.iter_mut().zip(glyph.pixels().chunks_exact(glyph.width())) {
+            *row = pack(pixels);
         }
     }
     font
@@ -109,6 +123,8 @@ mod tests {
         assert_eq!(code('é'), 0xe9);
         assert_eq!(code('\u{4e2d}'), REPLACEMENT);
         assert_eq!(code('\u{7}'), REPLACEMENT);
+        assert_eq!(code('◆'), 0x80);
+        assert_eq!(code('│'), 0x90);
     }
 
     #[test]
@@ -127,9 +143,12 @@ mod tests {
         assert!(font[b'A' as usize].iter().any(|&row| row != 0));
         assert!(font[REPLACEMENT as usize].iter().any(|&row| row != 0));
         assert!(font[b' ' as usize].iter().all(|&row| row == 0));
-        assert!(font[0x80].iter().all(|&row| row == 0));
-        // Glyphs are 7 pixels wide: the eighth column stays clear.
-        assert!(font.iter().flatten().all(|&row| row & 1 == 0));
+        assert!(font[0x9f].iter().all(|&row| row == 0));
+        // Text glyphs are 7 pixels wide: the eighth column stays clear. Line
+        // drawing reaches it, to join up.
+        assert!(font[..0x80].iter().chain(&font[0xa0..]).flatten().all(|&row| row & 1 == 0));
+        let horizontal = font[code('─') as usize];
+        assert_eq!(horizontal[8], 0xff);
     }
 
     #[test]
