@@ -28,6 +28,16 @@ pub fn glyph(ch: char, bold: bool) -> RasterizedChar {
         .expect("the font has U+FFFD")
 }
 
+/// The ink of a cell showing `ch`, one intensity per pixel: the font's glyph,
+/// or for the line-drawing characters the font lacks, drawn lines.
+pub fn cell_ink(ch: char, bold: bool) -> [u8; CELL_WIDTH * CELL_HEIGHT] {
+    let mut ink = [0u8; CELL_WIDTH * CELL_HEIGHT];
+    if !charset::draw(ch, CELL_WIDTH, &mut ink) {
+        ink.copy_from_slice(glyph(ch, bold).pixels());
+    }
+    ink
+}
+
 /// `alpha` of the way from `bg` to `fg`, per channel: how an anti-aliased
 /// glyph pixel of that intensity looks.
 pub fn blend(fg: Rgb, bg: Rgb, alpha: u8) -> Rgb {
@@ -387,12 +397,9 @@ impl<'a> Renderer<'a> {
             self.set_shades(cell.fg, cell.bg);
         }
         let bpp = self.format.bytes_per_pixel;
-        let glyph = glyph(cell.ch, cell.bold);
-        // Line drawing, which the font lacks, is drawn.
-        let mut drawn = [0u8; CELL_WIDTH * CELL_HEIGHT];
-        let alphas = if charset::draw(cell.ch, CELL_WIDTH, &mut drawn) { &drawn[..] } else { glyph.pixels() };
+        let ink = cell_ink(cell.ch, cell.bold);
         let target = &mut self.memory.glyphs[slot * self.cell_bytes..(slot + 1) * self.cell_bytes];
-        for (pixel, &alpha) in target.chunks_exact_mut(bpp).zip(alphas) {
+        for (pixel, alpha) in target.chunks_exact_mut(bpp).zip(ink) {
             pixel.copy_from_slice(&self.shades.values[alpha as usize].to_le_bytes()[..bpp]);
         }
     }

@@ -7,7 +7,7 @@
 //! seed is fixed, so a failure repeats.
 
 use super::framebuffer::tests::leaked_memory;
-use super::framebuffer::{CELL_HEIGHT, CELL_WIDTH, PixelFormat, Renderer, VideoMemory, blend, glyph};
+use super::framebuffer::{CELL_HEIGHT, CELL_WIDTH, PixelFormat, Renderer, VideoMemory, blend, cell_ink};
 use super::grid::{Cell, Grid, tests::grid};
 use super::terminal::Terminal;
 use crate::boot::ColorMask;
@@ -139,14 +139,10 @@ impl Screen {
     }
 }
 
-/// The cell's pixels, straight from the font.
+/// The cell's pixels, straight from its ink.
 fn reference(cell: Cell, format: PixelFormat) -> Vec<u8> {
-    let glyph = glyph(cell.ch, cell.bold);
-    glyph
-        .pixels()
-        .iter()
-        .flat_map(|&alpha| format.encode(blend(cell.fg, cell.bg, alpha)).to_le_bytes())
-        .collect()
+    let ink = cell_ink(cell.ch, cell.bold);
+    ink.iter().flat_map(|&alpha| format.encode(blend(cell.fg, cell.bg, alpha)).to_le_bytes()).collect()
 }
 
 fn random_color(random: &mut Random) -> String {
