@@ -34,6 +34,7 @@ const ISA_DEBUG_EXIT_PORT: u16 = 0xf4;
 /// Ends the run with `exit`. Without the isa-debug-exit device (a test kernel
 /// booted by hand) the CPU halts instead.
 pub fn exit_qemu(exit: Exit) -> ! {
+    kernel::drivers::uart::flush();
     // SAFETY: the runner attaches isa-debug-exit at this port; elsewhere the
     // write goes to an unused ISA port and has no effect.
     unsafe { Port::new(ISA_DEBUG_EXIT_PORT).write(exit as u32) };

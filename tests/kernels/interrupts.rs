@@ -162,3 +162,48 @@ fn spurious_interrupts_of_both_pics_are_recognised_and_reported() {
     time::busy_wait(Duration::from_millis(5));
     assert!(time::ticks() > ticks);
 }
+
+/// Counts its formattings, and those that ran with interrupts enabled.
+struct NotesInterrupts;
+
+static FORMATTED: AtomicUsize = AtomicUsize::new(0);
+static FORMATTED_WITH_INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+
+impl core::fmt::Display for NotesInterrupts {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        FORMATTED.fetch_add(1, Ordering::SeqCst);
+        if interrupts::are_enabled() {
+            FORMATTED_WITH_INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+        }
+        f.write_str("noted")
+    }
+}
+
+#[test_case]
+fn printing_keeps_interrupts_enabled() {
+    kernel::println!("interrupts while printing: {}", NotesInterrupts);
+    assert_eq!(FORMATTED.load(Ordering::SeqCst), 2, "formatted once per console");
+    assert_eq!(
+        FORMATTED_WITH_INTERRUPTS.load(Ordering::SeqCst),
+        2,
+        "a console formatted with interrupts off"
+    );
+}
+
+#[test_case]
+fn serial_output_that_cannot_wait_is_dropped_counted_and_reported() {
+    // 24 KiB with interrupts off: more than the output queue holds, and no
+    // waiting is possible.
+    interrupts::without_interrupts(|| {
+        for i in 0..400 {
+            kernel::console::print_serial(format_args!("flood {i:054}\n"));
+        }
+    });
+    kernel::console::print_serial(format_args!("after the flood\n"));
+    let row = harness::screen::cursor_row() - 1;
+    let report = harness::screen::row_text(row);
+    assert!(
+        report.contains("serial: ") && report.contains(" bytes of output dropped"),
+        "no report of dropped output; the screen's last line reads {report:?}"
+    );
+}

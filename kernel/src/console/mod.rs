@@ -6,12 +6,14 @@
 //! (default info). The screen's text passes through an ANSI terminal, so
 //! colours and cursor movement work on every screen console alike.
 //!
-//! Locking: each console's lock is an [`IrqSafeMutex`], so an interrupt
-//! handler that prints can never find it held on this CPU. Exceptions can
-//! strike inside a locked section, though: fatal ones print through
-//! [`print_fatal`], which takes the locks over (the interrupted code never
-//! resumes); a breakpoint, which returns, prints through [`try_print`]. Both
-//! reach the CPU layer as its registered reporter.
+//! Locking: drawing a screen update can take long, so the screen's lock is
+//! held with interrupts on. An interrupt handler therefore never waits for
+//! it: what a handler prints reaches the screen only if the lock is free
+//! (serial always gets it). Exceptions can strike inside a locked section:
+//! fatal ones print through [`print_fatal`], which takes the locks over (the
+//! interrupted code never resumes); a breakpoint, which returns, prints
+//! through [`try_print`]. Both reach the CPU layer as its registered
+//! reporter.
 
 pub mod charset;
 pub mod color;
@@ -23,14 +25,16 @@ mod render_tests;
 pub mod terminal;
 pub mod vga_text;
 
+use crate::arch::interrupts;
 use crate::arch::x86_64::fatal::{self, Reporter};
 use crate::boot::{self, BootInfo, Firmware};
 use crate::drivers::{uart, vga};
 use crate::mem::early;
-use crate::sync::IrqSafeMutex;
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicBool, Ordering};
 use framebuffer::{Memory, PixelFormat, Renderer, VideoMemory};
 use grid::{Cell, Grid, Span};
+use spin::Mutex;
 use terminal::Terminal;
 use vga_text::VgaText;
 
@@ -63,13 +67,15 @@ impl Write for Screen {
     }
 }
 
-static SCREEN: IrqSafeMutex<Option<Screen>> = IrqSafeMutex::new(None);
+static SCREEN: Mutex<Option<Screen>> = Mutex::new(None);
+/// Whether COM1 answered at boot.
+static SERIAL_PRESENT: AtomicBool = AtomicBool::new(false);
 
 /// Brings up COM1, routes `log` records to it and becomes the CPU layer's
 /// reporter. Call right after the CPU tables, so that every later message,
 /// including a failed boot check or an early fault, is seen.
 pub fn init() {
-    uart::init();
+    SERIAL_PRESENT.store(uart::init(), Ordering::Relaxed);
     logger::init();
     fatal::set_reporter(Reporter { fatal: print_fatal, trap: try_print });
 }
@@ -102,6 +108,13 @@ pub fn choose(firmware: Firmware, has_framebuffer: bool, wants_vga: bool) -> Cho
 /// boot memory ([`early`]) for the framebuffer's back buffer and the grid.
 pub fn init_screen(info: &BootInfo) {
     logger::set_screen_level(info.option("loglevel"));
+    install_screen(info);
+    if !SERIAL_PRESENT.load(Ordering::Relaxed) {
+        log::warn!("no serial port answers at COM1: output goes to the screen only");
+    }
+}
+
+fn install_screen(info: &BootInfo) {
     let wants_vga = match info.option("console") {
         Some("vga") => true,
         None | Some("auto") => false,
@@ -233,7 +246,10 @@ pub fn print_serial(args: fmt::Arguments) {
 /// Formats to the screen console only: for bulk output that would flood the
 /// serial log.
 pub fn print_screen(args: fmt::Arguments) {
-    if let Some(screen) = SCREEN.lock().as_mut() {
+    let screen = if interrupts::in_handler() { SCREEN.try_lock() } else { Some(SCREEN.lock()) };
+    if let Some(mut screen) = screen
+        && let Some(screen) = screen.as_mut()
+    {
         let _ = screen.write_fmt(args);
         screen.update();
     }
@@ -266,8 +282,12 @@ pub fn with_grid<R>(f: impl FnOnce(&Grid) -> R) -> Option<R> {
 pub unsafe fn print_fatal(args: fmt::Arguments) {
     // SAFETY: per this function's contract.
     unsafe { uart::write_fmt_fatal(args) };
-    // SAFETY: per this function's contract.
-    if let Some(screen) = unsafe { SCREEN.lock_for_fatal_path() }.as_mut() {
+    x86_64::instructions::interrupts::disable();
+    if SCREEN.is_locked() {
+        // SAFETY: per this function's contract the holder never runs again.
+        unsafe { SCREEN.force_unlock() };
+    }
+    if let Some(screen) = SCREEN.lock().as_mut() {
         screen.terminal.reset_state();
         let _ = write!(screen, "\x1b[91m{args}\x1b[0m");
         screen.update();

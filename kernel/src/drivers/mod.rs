@@ -18,7 +18,7 @@ use crate::arch::{self, interrupts};
 pub fn init() {
     pic::init();
     let claims =
-        [("timer (PIT)", pit::init()), ("PS/2 keyboard", ps2::init()), ("COM1", uart::enable_receive())];
+        [("timer (PIT)", pit::init()), ("PS/2 keyboard", ps2::init()), ("COM1", uart::enable_interrupts())];
     for (device, claim) in claims {
         if let Err(error) = claim {
             log::error!("{device}: no interrupts: {error}");
@@ -32,10 +32,12 @@ pub fn init() {
 /// does nothing, a triple fault.
 pub fn reboot() -> ! {
     log::info!("rebooting: pulsing the reset line through the keyboard controller");
+    uart::flush();
     ps2::pulse_reset_line();
     for _ in 0..1_000_000 {
         core::hint::spin_loop();
     }
     log::warn!("the keyboard controller did not reset the machine; forcing a triple fault");
+    uart::flush();
     arch::triple_fault()
 }

@@ -1,7 +1,14 @@
-//! COM1, a 16550 UART at 115200 8N1: the serial console's wire, always on,
-//! the one output that works before (and without) any screen, and an input
-//! for running the kernel headless. IRQ 4 hands received bytes to the
-//! serial input task through [`RECEIVED`].
+//! COM1, a 16550 UART at 115200 8N1: the serial console's wire, and an input
+//! for running the kernel headless.
+//!
+//! Output is queued: writers append to a ring and the transmit-empty
+//! interrupt hands the UART sixteen bytes (its FIFO) at a time, so a long
+//! burst of output never keeps interrupts off for the milliseconds the wire
+//! takes. Until that interrupt is enabled (early boot), and on the fatal
+//! paths, output is written synchronously instead. When the ring is full, a
+//! writer in task context waits for room; one that cannot wait (interrupts
+//! off) drops its bytes, and the loss is counted and reported. IRQ 4 also
+//! hands received bytes to the serial input task through [`RECEIVED`].
 
 use crate::arch::interrupts::{self, IrqLine, RegisterError};
 use crate::sync::IrqSafeMutex;
@@ -13,70 +20,242 @@ use uart_16550::{Config, Uart16550Tty, backend::PioBackend, spec::registers::IER
 const COM1: u16 = 0x3f8;
 /// COM1's ISA interrupt line.
 const IRQ: u8 = 4;
-
-/// `None` until [`init`], and on machines without a UART at COM1.
-static PORT: IrqSafeMutex<Option<Uart16550Tty<PioBackend>>> = IrqSafeMutex::new(None);
+/// Output queued for the transmit interrupt: a screenful of log lines.
+const QUEUE_BYTES: usize = 16 * 1024;
 
 /// Bytes from the receive interrupt to the serial input task.
 pub static RECEIVED: IrqQueue<256> = IrqQueue::new();
 
+struct Com1 {
+    port: Uart16550Tty<PioBackend>,
+    queue: Ring,
+    /// Whether the transmit interrupt drains `queue` (else writes are
+    /// synchronous).
+    queued: bool,
+    /// Bytes dropped because the queue was full, not yet reported.
+    dropped: usize,
+}
+
+/// `None` until [`init`], and on machines without a UART at COM1.
+static PORT: IrqSafeMutex<Option<Com1>> = IrqSafeMutex::new(None);
+
 static LINE: Once<IrqLine> = Once::new();
 
-/// Initialises COM1. A machine without it keeps running silent.
-pub fn init() {
+/// Initialises COM1. A machine without it keeps running; the console says
+/// so on screen.
+pub fn init() -> bool {
     // SAFETY: COM1 is the standard base; nothing else in the kernel drives
     // these ports, and the port object is kept behind `PORT`'s lock.
     let port = unsafe { Uart16550Tty::new_port(COM1, Config::default()) };
-    *PORT.lock() = port.ok();
+    let present = port.is_ok();
+    *PORT.lock() = port.ok().map(|port| Com1 { port, queue: Ring::new(), queued: false, dropped: 0 });
+    present
 }
 
-/// Takes IRQ 4 and asks COM1 to raise it when a byte arrives. Without COM1
-/// there is nothing to receive, and nothing is registered.
-pub fn enable_receive() -> Result<(), RegisterError> {
+/// Takes IRQ 4 and asks COM1 to raise it when a byte arrives and when it can
+/// take more output; from then on output is queued. Without COM1 nothing is
+/// registered.
+pub fn enable_interrupts() -> Result<(), RegisterError> {
     if PORT.lock().is_none() {
         return Ok(());
     }
     let line = interrupts::register(IRQ, on_interrupt)?;
     LINE.call_once(|| line);
-    if let Some(port) = PORT.lock().as_mut() {
-        port.inner_mut().enable_interrupts(IER::DATA_READY);
+    if let Some(com1) = PORT.lock().as_mut() {
+        com1.port.inner_mut().enable_interrupts(IER::DATA_READY | IER::THR_EMPTY);
+        com1.queued = true;
     }
     Ok(())
 }
 
 fn on_interrupt() {
     let mut port = PORT.lock();
-    let Some(port) = port.as_mut() else { return };
-    while let Ok(byte) = port.inner_mut().try_receive_byte() {
-        RECEIVED.push(byte);
+    let Some(com1) = port.as_mut() else { return };
+    // Reading the identification register acknowledges a transmit-empty
+    // interrupt; loop until nothing is pending, or an edge-triggered line
+    // would stay raised and never interrupt again.
+    while com1.port.inner_mut().isr().has_pending_interrupt() {
+        while let Ok(byte) = com1.port.inner_mut().try_receive_byte() {
+            RECEIVED.push(byte);
+        }
+        com1.transmit();
+    }
+    com1.transmit();
+}
+
+impl Com1 {
+    /// Hands the UART as much of the queue as its FIFO takes now.
+    fn transmit(&mut self) {
+        let sent = self.port.inner_mut().send_bytes(self.queue.front());
+        self.queue.consume(sent);
+    }
+
+    /// Writes the queue out, waiting for the wire: for the fatal paths.
+    fn drain(&mut self) {
+        while !self.queue.is_empty() {
+            self.transmit();
+        }
     }
 }
 
-/// Writes to COM1; interrupts stay off meanwhile, so a handler that prints
-/// can never find the port locked by the code it interrupted.
+/// Queues (or, before the transmit interrupt, writes) `bytes`.
+fn send(mut bytes: &[u8]) {
+    let may_wait = x86_64::instructions::interrupts::are_enabled() && !interrupts::in_handler();
+    while !bytes.is_empty() {
+        {
+            let mut port = PORT.lock();
+            let Some(com1) = port.as_mut() else { return };
+            if !com1.queued {
+                com1.port.inner_mut().send_bytes_exact(bytes);
+                return;
+            }
+            let taken = com1.queue.push(bytes);
+            bytes = &bytes[taken..];
+            com1.transmit();
+            if !bytes.is_empty() && !may_wait {
+                com1.dropped += bytes.len();
+                return;
+            }
+        }
+        if !bytes.is_empty() {
+            // The transmit interrupt makes room.
+            x86_64::instructions::hlt();
+        }
+    }
+    report_drops(may_wait);
+}
+
+/// Logs (from task context) how many bytes were dropped since last time.
+fn report_drops(may_wait: bool) {
+    if !may_wait {
+        return;
+    }
+    let dropped = PORT.lock().as_mut().map_or(0, |com1| core::mem::take(&mut com1.dropped));
+    if dropped > 0 {
+        log::warn!(
+            "serial: {dropped} bytes of output dropped (the queue was full while interrupts were off)"
+        );
+    }
+}
+
+/// Formats straight into the queue, piece by piece: the lock is held only
+/// while a piece is queued, never while the arguments are formatted.
+struct Queue;
+
+impl Write for Queue {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        send(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Writes to COM1.
 pub fn write_fmt(args: fmt::Arguments) {
-    if let Some(port) = PORT.lock().as_mut() {
-        let _ = port.write_fmt(args);
+    let _ = Queue.write_fmt(args);
+}
+
+/// Waits until everything queued is on the wire: before the machine resets
+/// or QEMU exits, say.
+pub fn flush() {
+    if let Some(com1) = PORT.lock().as_mut() {
+        com1.drain();
     }
 }
 
 /// Writes unless the port's lock is held (by the code a trap interrupted).
 pub fn try_write_fmt(args: fmt::Arguments) {
-    if let Some(mut port) = PORT.try_lock()
-        && let Some(port) = port.as_mut()
-    {
-        let _ = port.write_fmt(args);
+    struct TryQueue;
+    impl Write for TryQueue {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let mut port = PORT.try_lock().ok_or(fmt::Error)?;
+            let com1 = port.as_mut().ok_or(fmt::Error)?;
+            if com1.queued {
+                let taken = com1.queue.push(s.as_bytes());
+                com1.dropped += s.len() - taken;
+                com1.transmit();
+            } else {
+                com1.port.inner_mut().send_bytes_exact(s.as_bytes());
+            }
+            Ok(())
+        }
     }
+    let _ = TryQueue.write_fmt(args);
 }
 
-/// Writes a fatal report even if the failing code held the port's lock.
+/// Writes a fatal report, synchronously and after what was queued, even if
+/// the failing code held the port's lock.
 ///
 /// # Safety
 /// Only for fatal paths: the caller never returns to the code that may hold
 /// the lock, and no other CPU is running.
 pub unsafe fn write_fmt_fatal(args: fmt::Arguments) {
     // SAFETY: per this function's contract.
-    if let Some(port) = unsafe { PORT.lock_for_fatal_path() }.as_mut() {
-        let _ = port.write_fmt(args);
+    if let Some(com1) = unsafe { PORT.lock_for_fatal_path() }.as_mut() {
+        com1.drain();
+        let _ = com1.port.write_fmt(args);
+    }
+}
+
+/// A byte ring for the output queue.
+struct Ring {
+    bytes: [u8; QUEUE_BYTES],
+    /// Index of the oldest byte, and how many there are.
+    head: usize,
+    len: usize,
+}
+
+impl Ring {
+    const fn new() -> Self {
+        Self { bytes: [0; QUEUE_BYTES], head: 0, len: 0 }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends what fits of `data`; returns how much did.
+    fn push(&mut self, data: &[u8]) -> usize {
+        let taken = data.len().min(QUEUE_BYTES - self.len);
+        for (i, &byte) in data[..taken].iter().enumerate() {
+            self.bytes[(self.head + self.len + i) % QUEUE_BYTES] = byte;
+        }
+        self.len += taken;
+        taken
+    }
+
+    /// The oldest bytes, as many as lie contiguous.
+    fn front(&self) -> &[u8] {
+        let end = (self.head + self.len).min(QUEUE_BYTES);
+        &self.bytes[self.head..end]
+    }
+
+    fn consume(&mut self, count: usize) {
+        self.head = (self.head + count) % QUEUE_BYTES;
+        self.len -= count;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ring;
+
+    #[test]
+    fn the_ring_keeps_order_across_its_end_and_refuses_overflow() {
+        let mut ring = Ring::new();
+        let chunk = [7u8; 10_000];
+        assert_eq!(ring.push(&chunk), 10_000);
+        ring.consume(ring.front().len());
+        assert!(ring.is_empty());
+        let text: Vec<u8> = (0..=255u8).cycle().take(16 * 1024).collect();
+        assert_eq!(ring.push(&text[..9_000]), 9_000);
+        assert_eq!(ring.push(&text[9_000..]), 16 * 1024 - 9_000);
+        assert_eq!(ring.push(b"x"), 0, "a full ring takes nothing");
+        let mut out = Vec::new();
+        while !ring.is_empty() {
+            let front = ring.front().to_vec();
+            out.extend_from_slice(&front);
+            ring.consume(front.len());
+        }
+        assert_eq!(out, text);
     }
 }
