@@ -70,3 +70,14 @@ fn framebuffer_geometry_is_consistent() {
         pixel.write_volatile(pixel.read_volatile());
     }
 }
+
+#[test_case]
+fn the_cpu_tables_are_the_kernels_own() {
+    // Limine's GDT lives in memory the kernel reclaims; the kernel loads its
+    // own (in its image, in the top 2 GiB) before anything else.
+    let gdt = x86_64::instructions::tables::sgdt();
+    let idt = x86_64::instructions::tables::sidt();
+    for (table, base) in [("GDT", gdt.base.as_u64()), ("IDT", idt.base.as_u64())] {
+        assert!(base >= 0xffff_ffff_8000_0000, "the {table} is at {base:#x}, outside the kernel image");
+    }
+}

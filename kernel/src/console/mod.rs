@@ -77,7 +77,7 @@ static SERIAL_PRESENT: AtomicBool = AtomicBool::new(false);
 pub fn init() {
     SERIAL_PRESENT.store(uart::init(), Ordering::Relaxed);
     logger::init();
-    fatal::set_reporter(Reporter { fatal: print_fatal, trap: try_print });
+    fatal::set_reporter(Reporter { fatal: print_fatal, trap: try_print, last_words: uart::write_str_fatal });
 }
 
 /// The screen console chosen for a boot.

@@ -196,6 +196,18 @@ pub unsafe fn write_fmt_fatal(args: fmt::Arguments) {
     }
 }
 
+/// Writes `text` with nothing but the UART's registers: not even what was
+/// queued goes first. For a fault while a fatal report was being written.
+///
+/// # Safety
+/// As for [`write_fmt_fatal`].
+pub unsafe fn write_str_fatal(text: &str) {
+    // SAFETY: per this function's contract.
+    if let Some(com1) = unsafe { PORT.lock_for_fatal_path() }.as_mut() {
+        com1.port.inner_mut().send_bytes_exact(text.as_bytes());
+    }
+}
+
 /// A byte ring for the output queue.
 struct Ring {
     bytes: [u8; QUEUE_BYTES],
