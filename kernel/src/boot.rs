@@ -7,6 +7,7 @@
 //! [`Framebuffer`], [`Firmware`]) and copied out of bootloader memory.
 
 use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
 use limine::{
     BaseRevision,
     firmware_type::FirmwareType,
@@ -338,6 +339,21 @@ impl fmt::Display for Firmware {
 }
 
 static INFO: Once<BootInfo> = Once::new();
+
+/// The framebuffer's memory (`height` rows of `pitch` bytes), the first time
+/// it is asked for: the console that draws there is its one owner.
+pub fn take_framebuffer_memory() -> Option<&'static mut [u8]> {
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    let fb = info().framebuffer?;
+    if TAKEN.swap(true, Ordering::Relaxed) {
+        return None;
+    }
+    // SAFETY: Limine maps the framebuffer at `address` (inside the HHDM),
+    // `height` rows of `pitch` bytes, and the flag above hands it out once.
+    Some(unsafe {
+        core::slice::from_raw_parts_mut(fb.address as *mut u8, fb.pitch as usize * fb.height as usize)
+    })
+}
 
 /// Reads and checks Limine's answers. Panics with the reason when the kernel
 /// cannot continue (so bring up the serial console first).

@@ -161,12 +161,36 @@ fn grid(cols: usize, rows: usize) -> Result<Grid<'static>, &'static str> {
     Ok(Grid::new(cols, rows, cells, spans).with_alternate(alternate))
 }
 
-/// Installs the framebuffer console, or says why it cannot be used.
+/// Installs the framebuffer console, or says why it cannot be used. Boot
+/// memory carved for a console that then fails is given back.
 fn framebuffer_screen(fb: &boot::Framebuffer) -> Result<(), &'static str> {
     let format = PixelFormat::new(fb.bpp, fb.red, fb.green, fb.blue).map_err(|_| {
         log::warn!("{} bpp framebuffer with masks {:?} {:?} {:?}", fb.bpp, fb.red, fb.green, fb.blue);
         "unsupported pixel format"
     })?;
+    let mark = early::mark();
+    let screen = match build_framebuffer_screen(fb, format) {
+        Ok(screen) => screen,
+        Err(reason) => {
+            // SAFETY: what was carved since the mark went with the failed
+            // attempt; nothing holds it.
+            unsafe { early::release_to(mark) };
+            return Err(reason);
+        }
+    };
+    install(screen);
+    let (cols, rows) = Renderer::grid_size(fb.width as usize, fb.height as usize);
+    log::info!(
+        "framebuffer {}x{}, {} bpp, {cols}x{rows} characters, {} KiB of boot memory",
+        fb.width,
+        fb.height,
+        fb.bpp,
+        early::used() / 1024
+    );
+    Ok(())
+}
+
+fn build_framebuffer_screen(fb: &boot::Framebuffer, format: PixelFormat) -> Result<Screen, &'static str> {
     let (width, height) = (fb.width as usize, fb.height as usize);
     let (cols, rows) = Renderer::grid_size(width, height);
     let needs = Renderer::needs(format, width, height);
@@ -180,19 +204,12 @@ fn framebuffer_screen(fb: &boot::Framebuffer) -> Result<(), &'static str> {
         })
     })()
     .ok_or("out of boot memory for the back buffer and glyph cache")?;
-    // SAFETY: Limine maps `height` rows of `pitch` bytes of framebuffer at
-    // `address`, and only this console writes there.
-    let bytes = unsafe { core::slice::from_raw_parts_mut(fb.address as *mut u8, fb.pitch as usize * height) };
-    let screen = VideoMemory { bytes, pitch: fb.pitch as usize };
-    let mut renderer = Renderer::new(format, (width, height), memory, screen);
+    let terminal = Terminal::new(grid(cols, rows)?);
+    let bytes = boot::take_framebuffer_memory().ok_or("the framebuffer is already in use")?;
+    let mut renderer =
+        Renderer::new(format, (width, height), memory, VideoMemory { bytes, pitch: fb.pitch as usize });
     renderer.clear(color::DEFAULT_BG);
-    install(Screen { terminal: Terminal::new(grid(cols, rows)?), output: Output::Framebuffer(renderer) });
-    log::info!(
-        "framebuffer {width}x{height}, {} bpp, {cols}x{rows} characters, {} KiB of boot memory",
-        fb.bpp,
-        early::used() / 1024
-    );
-    Ok(())
+    Ok(Screen { terminal, output: Output::Framebuffer(renderer) })
 }
 
 /// Installs the VGA text console, or says why it cannot be used.

@@ -24,6 +24,14 @@ impl Carve {
         self.top = start;
         Some(start)
     }
+
+    /// Puts the top back to `top`, an earlier top of this carve, which
+    /// began at `start`.
+    fn release_to(&mut self, top: u64, start: u64) {
+        if (self.top..=start).contains(&top) {
+            self.top = top;
+        }
+    }
 }
 
 /// The region being carved, where it started, and the HHDM offset.
@@ -49,10 +57,15 @@ pub fn init(info: &BootInfo) {
     }
 }
 
+/// Bytes of `count` values of `T`, if that is a size at all.
+fn bytes_for<T>(count: usize) -> Option<u64> {
+    count.checked_mul(size_of::<T>()).map(|bytes| bytes as u64)
+}
+
 /// A new slice of `count` copies of `value`, or `None` when boot memory is
 /// exhausted (or [`init`] has not run).
 pub fn alloc_slice<T: Copy>(count: usize, value: T) -> Option<&'static mut [T]> {
-    let size = count.checked_mul(size_of::<T>())? as u64;
+    let size = bytes_for::<T>(count)?;
     let align = (align_of::<T>() as u64).max(4096);
     let mut region = REGION.lock();
     let boot = region.as_mut()?;
@@ -66,6 +79,26 @@ pub fn alloc_slice<T: Copy>(count: usize, value: T) -> Option<&'static mut [T]> 
             pointer.add(i).write(value);
         }
         Some(core::slice::from_raw_parts_mut(pointer, count))
+    }
+}
+
+/// How far boot memory was carved, to give back what follows if the
+/// allocations it was carved for come to nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct Mark(u64);
+
+pub fn mark() -> Mark {
+    Mark(REGION.lock().as_ref().map_or(0, |boot| boot.carve.top))
+}
+
+/// Gives back everything carved since `mark`.
+///
+/// # Safety
+/// Nothing carved since `mark` may be used any more: the slices handed out
+/// since then must be dropped.
+pub unsafe fn release_to(mark: Mark) {
+    if let Some(boot) = REGION.lock().as_mut() {
+        boot.carve.release_to(mark.0, boot.initial_top);
     }
 }
 
@@ -88,7 +121,26 @@ pub fn used() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::Carve;
+    use super::{Carve, bytes_for};
+
+    #[test]
+    fn sizes_that_overflow_are_refused() {
+        assert_eq!(bytes_for::<u64>(3), Some(24));
+        assert_eq!(bytes_for::<u64>(usize::MAX / 4), None);
+    }
+
+    #[test]
+    fn carving_can_be_given_back_to_a_mark() {
+        let mut carve = Carve { base: 0x10_0000, top: 0x20_0000 };
+        carve.take(0x1000, 0x1000);
+        let mark = carve.top;
+        carve.take(0x8000, 0x1000);
+        carve.take(0x10, 0x1000);
+        carve.release_to(mark, 0x20_0000);
+        assert_eq!(carve.top, 0x1f_f000);
+        carve.release_to(0x30_0000, 0x20_0000);
+        assert_eq!(carve.top, 0x1f_f000, "a top above the start is refused");
+    }
 
     #[test]
     fn carves_downward_aligned_and_never_below_the_base() {

@@ -20,18 +20,25 @@ use x86_64::{
 
 static TABLES: Mutex<Option<OffsetPageTable<'static>>> = Mutex::new(None);
 
-/// Takes over the page tables Limine left active.
+/// Takes over the page tables Limine left active. Only the first call does:
+/// the level-4 table must have one owner.
 pub fn init(hhdm_offset: u64) {
+    let mut owner = TABLES.lock();
+    if owner.is_some() {
+        return;
+    }
     let (level_4, _) = Cr3::read();
     let virtual_address = hhdm_offset + level_4.start_address().as_u64();
     // SAFETY: CR3 holds the physical address of the active level-4 table, the
-    // HHDM maps all of physical memory at `hhdm_offset`, and from here on only
-    // this module touches the tables (behind `TABLES`' lock).
+    // HHDM maps all of physical memory at `hhdm_offset`, and this is the one
+    // reference to it: from here on the tables are reached only through
+    // `TABLES`, under its lock.
     let tables = unsafe {
         let level_4 = &mut *(virtual_address as *mut PageTable);
         OffsetPageTable::new(level_4, VirtAddr::new(hhdm_offset))
     };
-    *TABLES.lock() = Some(tables);
+    *owner = Some(tables);
+    drop(owner);
     // Non-executable mappings need no-execute enabled (Limine normally has).
     // SAFETY: setting NXE only makes the NX bit in page tables effective.
     unsafe { Efer::update(|flags| flags.insert(EferFlags::NO_EXECUTE_ENABLE)) };
@@ -75,22 +82,26 @@ pub fn map_data(page: u64, frame: u64) -> Result<(), MapError> {
 /// Calls `f` with the physical address of every page table in use: the
 /// level-4 table and every table its entries lead to.
 pub fn for_each_table_frame(mut f: impl FnMut(u64)) {
-    let Some(hhdm) = TABLES.lock().as_ref().map(|t| t.phys_offset().as_u64()) else { return };
-    let (level_4, _) = Cr3::read();
-    f(level_4.start_address().as_u64());
-    walk(hhdm, level_4.start_address().as_u64(), 4, &mut f);
+    let tables = TABLES.lock();
+    let Some(tables) = tables.as_ref() else { return };
+    let hhdm = tables.phys_offset().as_u64();
+    f(Cr3::read().0.start_address().as_u64());
+    walk(hhdm, tables.level_4_table(), 4, &mut f);
 }
 
-fn walk(hhdm: u64, table: u64, level: u8, f: &mut impl FnMut(u64)) {
-    // SAFETY: `table` is a page table of the active hierarchy, mapped by the
-    // HHDM; it is only read.
-    let table = unsafe { &*((hhdm + table) as *const PageTable) };
+/// Walks the tables below `table`; the lock on TABLES is held, so nothing
+/// changes them meanwhile.
+fn walk(hhdm: u64, table: &PageTable, level: u8, f: &mut impl FnMut(u64)) {
     for entry in table.iter() {
         let flags = entry.flags();
         if level > 1 && flags.contains(PageTableFlags::PRESENT) && !flags.contains(PageTableFlags::HUGE_PAGE)
         {
             f(entry.addr().as_u64());
-            walk(hhdm, entry.addr().as_u64(), level - 1, f);
+            // SAFETY: a present, non-huge entry above level 1 points to a page
+            // table of the active hierarchy, which the HHDM maps; it is only
+            // read, under the lock.
+            let next = unsafe { &*((hhdm + entry.addr().as_u64()) as *const PageTable) };
+            walk(hhdm, next, level - 1, f);
         }
     }
 }

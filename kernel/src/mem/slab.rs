@@ -38,6 +38,73 @@ pub struct ClassStats {
 pub struct Slab {
     free: [*mut u8; CLASSES.len()],
     stats: [ClassStats; CLASSES.len()],
+    #[cfg(debug_assertions)]
+    tags: Tags,
+}
+
+/// Debug builds remember each slab's class, to catch an object freed with a
+/// layout of another class (or one that no slab handed out), which would
+/// silently corrupt the free lists.
+#[cfg(debug_assertions)]
+struct Tags {
+    /// Open addressing by slab address; 0 is an empty entry.
+    slabs: [usize; TAGS],
+    classes: [u8; TAGS],
+    /// Whether every slab is recorded (the table never filled up).
+    complete: bool,
+}
+
+#[cfg(debug_assertions)]
+const TAGS: usize = 4096;
+
+#[cfg(debug_assertions)]
+impl Tags {
+    const fn new() -> Self {
+        Self { slabs: [0; TAGS], classes: [0; TAGS], complete: true }
+    }
+
+    fn slot(slab: usize) -> usize {
+        (slab / SLAB_SIZE).wrapping_mul(0x9e37_79b9) % TAGS
+    }
+
+    fn record(&mut self, slab: usize, class: usize) {
+        let start = Self::slot(slab);
+        for i in 0..TAGS {
+            let at = (start + i) % TAGS;
+            if self.slabs[at] == 0 {
+                self.slabs[at] = slab;
+                self.classes[at] = class as u8;
+                return;
+            }
+        }
+        self.complete = false;
+    }
+
+    /// The class of the slab holding `object`, if recorded.
+    fn class_of(&self, object: usize) -> Option<usize> {
+        let slab = object & !(SLAB_SIZE - 1);
+        let start = Self::slot(slab);
+        (0..TAGS)
+            .map(|i| (start + i) % TAGS)
+            .take_while(|&at| self.slabs[at] != 0)
+            .find(|&at| self.slabs[at] == slab)
+            .map(|at| self.classes[at] as usize)
+    }
+
+    fn check(&self, object: usize, class: usize) {
+        match self.class_of(object) {
+            Some(found) => assert_eq!(
+                found, class,
+                "slab: object {object:#x} of a {} B slab freed as a {} B object",
+                CLASSES[found], CLASSES[class]
+            ),
+            None => assert!(
+                !self.complete,
+                "slab: object {object:#x} freed as {} B, but no slab holds it",
+                CLASSES[class]
+            ),
+        }
+    }
 }
 
 // SAFETY: the free lists point into slabs that only this `Slab` hands out;
@@ -49,6 +116,8 @@ impl Slab {
         Self {
             free: [ptr::null_mut(); CLASSES.len()],
             stats: [ClassStats { objects: 0, bytes: 0, slabs: 0 }; CLASSES.len()],
+            #[cfg(debug_assertions)]
+            tags: Tags::new(),
         }
     }
 
@@ -81,6 +150,8 @@ impl Slab {
                 }
             }
             self.stats[class].slabs += 1;
+            #[cfg(debug_assertions)]
+            self.tags.record(slab as usize, class);
         }
         let object = self.free[class];
         // SAFETY: a free object starts with the link to the next free one.
@@ -96,6 +167,8 @@ impl Slab {
     /// `object` must come from [`Slab::alloc`] with the same class and size,
     /// and not be used afterwards.
     pub unsafe fn free(&mut self, class: usize, object: NonNull<u8>, size: usize) {
+        #[cfg(debug_assertions)]
+        self.tags.check(object.as_ptr() as usize, class);
         // SAFETY: the object is ours again and large enough for a link.
         unsafe { object.as_ptr().cast::<*mut u8>().write(self.free[class]) };
         self.free[class] = object.as_ptr();
@@ -125,6 +198,25 @@ mod tests {
     fn page() -> Option<NonNull<u8>> {
         // SAFETY: a valid non-zero-size layout; tests leak the pages.
         NonNull::new(unsafe { alloc(Layout::from_size_align(SLAB_SIZE, SLAB_SIZE).unwrap()) })
+    }
+
+    #[test]
+    #[should_panic(expected = "of a 8 B slab freed as a 64 B object")]
+    fn an_object_freed_with_the_wrong_class_is_caught() {
+        let mut slab = Slab::new();
+        // SAFETY: pages come from the system allocator.
+        let object = unsafe { slab.alloc(0, 8, page) }.unwrap();
+        // SAFETY: deliberately wrong, which debug builds catch before any
+        // list is touched.
+        unsafe { slab.free(3, object, 8) };
+    }
+
+    #[test]
+    #[should_panic(expected = "but no slab holds it")]
+    fn an_object_no_slab_handed_out_is_caught() {
+        let mut slab = Slab::new();
+        // SAFETY: deliberately wrong, caught before the page is written.
+        unsafe { slab.free(0, page().unwrap(), 8) };
     }
 
     #[test]
