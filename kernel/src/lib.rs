@@ -26,6 +26,8 @@ pub mod panic;
 pub mod shell;
 pub mod sync;
 pub mod task;
+#[cfg(test)]
+mod testing;
 pub mod time;
 
 /// Brings the machine up, one subsystem per step, and returns what the

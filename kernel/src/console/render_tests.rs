@@ -11,6 +11,7 @@ use super::framebuffer::{CELL_HEIGHT, CELL_WIDTH, PixelFormat, Renderer, VideoMe
 use super::grid::{Cell, Grid, tests::grid};
 use super::terminal::Terminal;
 use crate::boot::ColorMask;
+use crate::testing::Rng;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -45,22 +46,6 @@ type Expected = HashMap<Cell, Vec<u8>, BuildHasherDefault<QuickHasher>>;
 
 fn fuzz_iterations() -> u64 {
     std::env::var("FUZZ_ITERS").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000_000)
-}
-
-/// xorshift64: small, fast, and the same sequence on every machine.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// A renderer drawing into a framebuffer in RAM, the terminal feeding it,
@@ -145,7 +130,7 @@ fn reference(cell: Cell, format: PixelFormat) -> Vec<u8> {
     ink.iter().flat_map(|&alpha| format.encode(blend(cell.fg, cell.bg, alpha)).to_le_bytes()).collect()
 }
 
-fn random_color(random: &mut Random) -> String {
+fn random_color(random: &mut Rng) -> String {
     match random.below(4) {
         0 => format!("{}", 30 + random.below(8) + 60 * random.below(2)),
         1 => format!("{}", 40 + random.below(8) + 60 * random.below(2)),
@@ -164,7 +149,7 @@ fn random_color(random: &mut Random) -> String {
 
 #[test]
 fn random_coloured_screens_match_the_reference() {
-    let mut random = Random(0x9e37_79b9_7f4a_7c15);
+    let mut random = Rng(0x9e37_79b9_7f4a_7c15);
     let mut screen = Screen::new(64, 16);
     for round in 0..3_000 {
         let mut text = String::new();
@@ -186,7 +171,7 @@ fn random_coloured_screens_match_the_reference() {
 
 /// Printable ASCII, UTF-8 (Latin-1, CJK, emoji, replacement), controls, and
 /// escape sequences, valid and broken, mixed at random.
-fn random_bytes(random: &mut Random, out: &mut Vec<u8>) {
+fn random_bytes(random: &mut Rng, out: &mut Vec<u8>) {
     const PIECES: &[&str] = &[
         "é",
         "ß",
@@ -206,7 +191,7 @@ fn random_bytes(random: &mut Random, out: &mut Vec<u8>) {
     for _ in 0..1 + random.below(16) {
         match random.below(10) {
             0..=3 => out.push(b' ' + random.below(95) as u8),
-            4 => out.extend_from_slice(PIECES[random.below(PIECES.len() as u64) as usize].as_bytes()),
+            4 => out.extend_from_slice(random.pick(PIECES).as_bytes()),
             5 => out.push(random.below(256) as u8),
             6 => out.extend_from_slice(format!("\x1b[{}m", random_color(random)).as_bytes()),
             7 => {
@@ -220,7 +205,7 @@ fn random_bytes(random: &mut Random, out: &mut Vec<u8>) {
                     }
                     out.extend_from_slice(random.below(300).to_string().as_bytes());
                 }
-                out.push(FINALS[random.below(FINALS.len() as u64) as usize]);
+                out.push(*random.pick(FINALS));
             }
             8 => out.extend_from_slice(b"\x1b[0m"),
             _ => out.extend_from_slice(format!("\x1b[{};{}H", random.below(8), random.below(12)).as_bytes()),
@@ -230,7 +215,7 @@ fn random_bytes(random: &mut Random, out: &mut Vec<u8>) {
 
 #[test]
 fn random_byte_strings_never_panic_and_always_match_the_reference() {
-    let mut random = Random(0x2545_f491_4f6c_dd1d);
+    let mut random = Rng(0x2545_f491_4f6c_dd1d);
     let mut screen = Screen::new(8, 3);
     let mut bytes = Vec::new();
     for iteration in 0..fuzz_iterations() {

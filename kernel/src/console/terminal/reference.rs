@@ -12,6 +12,7 @@
 use crate::console::color::{DEFAULT_BG, DEFAULT_FG, PALETTE, Rgb, xterm_256};
 use crate::console::grid::{Cell, Grid, Span};
 use crate::console::terminal::Terminal;
+use crate::testing::Rng;
 use alacritty_terminal::event::VoidListener;
 use alacritty_terminal::index::{Column, Line};
 use alacritty_terminal::term::cell::Flags;
@@ -372,26 +373,6 @@ fn erased_and_scrolled_in_cells_take_the_current_background() {
     assert!(screen.cells[6..].iter().all(|&cell| cell == Cell::blank(PALETTE[4])));
     let screen = expect(3, b"ab\x1b[41m\x1b[L", &["", "ab", ""], (0, 2));
     assert!(screen.cells[..3].iter().all(|&cell| cell == Cell::blank(PALETTE[1])));
-}
-
-/// A deterministic xorshift generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'t, T>(&mut self, items: &'t [T]) -> &'t T {
-        &items[self.below(items.len())]
-    }
 }
 
 /// Which sequences a random stream uses. Wide characters go only into
