@@ -134,12 +134,12 @@ fn random_color(random: &mut Rng) -> String {
     match random.below(4) {
         0 => format!("{}", 30 + random.below(8) + 60 * random.below(2)),
         1 => format!("{}", 40 + random.below(8) + 60 * random.below(2)),
-        2 => format!("{};5;{}", [38, 48][random.below(2) as usize], random.below(256)),
+        2 => format!("{};5;{}", [38, 48][random.below(2)], random.below(256)),
         // Few channel values: colour pairs repeat, as on real screens, so
         // the glyph cache both hits and evicts.
         _ => format!(
             "{};2;{};{};{}",
-            [38, 48][random.below(2) as usize],
+            [38, 48][random.below(2)],
             random.below(4) * 85,
             random.below(4) * 85,
             random.below(4) * 85
