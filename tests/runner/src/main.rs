@@ -151,7 +151,12 @@ fn run_boots(boots: Vec<Boot>, options: &Options, tally: &mut Tally) {
             let results = results.clone();
             let settings = &options.qemu;
             scope.spawn(move || {
-                while let Some(boot) = queue.lock().expect("queue lock").pop_front() {
+                loop {
+                    // Take the next boot in a statement of its own: a guard in
+                    // the `while let` condition would stay locked for the whole
+                    // boot and run the boots one after another.
+                    let next = queue.lock().expect("queue lock").pop_front();
+                    let Some(boot) = next else { break };
                     let outcome = qemu::run(&boot, settings);
                     if results.send((boot, outcome)).is_err() {
                         break;
