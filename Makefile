@@ -9,7 +9,8 @@ SHELL := bash
 .DEFAULT_GOAL := iso
 MAKEFLAGS += --no-print-directory
 
-export PATH := $(HOME)/.cargo/bin:$(PATH)
+# sgdisk lives in /usr/sbin, which is not on every user's PATH.
+export PATH := $(HOME)/.cargo/bin:$(PATH):/usr/sbin:/sbin
 
 TOOLCHAIN := $(shell sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
 KERNEL_TARGET := x86_64-unknown-none
@@ -19,14 +20,20 @@ ISO ?= $(OUT)/ember.iso
 LIMINE_CONF ?= limine.conf
 
 # Limine: the pinned binary release, looked up in LIMINE_DIR, then the
-# per-user cache, then a system install, else cloned into the cache.
+# per-user cache, then a system install, else cloned into the cache. Its
+# host tool (`limine`, for `limine bios-install`) is built from the release's
+# limine.c beside the release, or, for a system directory, in the per-user
+# cache ($(LIMINE_TOOL_CACHE)).
 LIMINE_VERSION := 8.2.0
 LIMINE_BRANCH := v$(LIMINE_VERSION)-binary
 LIMINE_URL := https://github.com/limine-bootloader/limine.git
-LIMINE_CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ember/limine-v$(LIMINE_VERSION)
+CACHE_HOME := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)
+LIMINE_CACHE := $(CACHE_HOME)/ember/limine-v$(LIMINE_VERSION)
+LIMINE_TOOL_CACHE := $(CACHE_HOME)/ember/limine-v$(LIMINE_VERSION)-tool
 LIMINE_SYSTEM_DIRS := /usr/share/limine /usr/local/share/limine
-LIMINE_FILES := limine-bios.sys limine-bios-cd.bin limine-uefi-cd.bin BOOTX64.EFI
+LIMINE_FILES := limine-bios.sys limine-bios-cd.bin limine-uefi-cd.bin BOOTX64.EFI limine.c limine-bios-hdd.h Makefile
 LIMINE_DIR_FILE := $(OUT)/limine-dir
+LIMINE_TOOL_FILE := $(OUT)/limine-tool
 
 # QEMU. KVM only where it is real hardware virtualization: a /dev/kvm backed
 # by something other than kvm_intel/kvm_amd can be far slower than TCG.
@@ -59,6 +66,16 @@ if [ -z "$$code" ] || [ ! -f "$$code" ] || [ ! -f "$$vars" ]; then \
 	echo "  or point OVMF_CODE= and OVMF_VARS= at the firmware files." >&2; \
 	exit 1; \
 fi
+endef
+
+# Writes Limine's BIOS boot sector and stage 2 into image $(1) with the host
+# tool that the `limine` target built; removes the image if that fails.
+define bios_install
+"$$(cat $(LIMINE_TOOL_FILE))" bios-install --quiet $(1) >$(1).install.log 2>&1 || { \
+	sed 's/^/  | /' $(1).install.log >&2; rm -f $(1) $(1).install.log; \
+	echo "error: \`limine bios-install $(1)\` failed (its output is above); the image was removed" >&2; \
+	exit 1; }; \
+rm -f $(1).install.log
 endef
 
 .PHONY: help setup kernel limine iso image run-bios run-uefi debug test bench lint clean
@@ -113,7 +130,8 @@ setup:
 kernel: setup
 	cargo build --release -p kernel --target $(KERNEL_TARGET)
 
-# Finds (or fetches) Limine and records its directory in $(LIMINE_DIR_FILE).
+# Finds (or fetches) Limine and records its directory in $(LIMINE_DIR_FILE);
+# builds its host tool and records that in $(LIMINE_TOOL_FILE).
 limine:
 	@mkdir -p $(OUT); \
 	usable() { \
@@ -131,7 +149,7 @@ limine:
 	else \
 		for d in $(LIMINE_SYSTEM_DIRS); do \
 			if usable "$$d"; then dir="$$d"; break; fi; \
-			[ -d "$$d" ] && echo "note: $$d is not Limine $(LIMINE_VERSION); not using it"; \
+			[ -d "$$d" ] && echo "note: $$d is not the Limine $(LIMINE_VERSION) binary release; not using it"; \
 		done; \
 	fi; \
 	if [ -z "$$dir" ]; then \
@@ -149,7 +167,33 @@ limine:
 			exit 1; \
 		fi; \
 	fi; \
-	echo "$$dir" > $(LIMINE_DIR_FILE)
+	echo "$$dir" > $(LIMINE_DIR_FILE); \
+	accepted() { [ -x "$$1" ] && [ "$$("$$1" --version 2>/dev/null | sed -n 1p)" = "Limine $(LIMINE_VERSION)" ]; }; \
+	tooldir="$$dir"; \
+	case " $(LIMINE_SYSTEM_DIRS) " in *" $$dir "*) tooldir="$(LIMINE_TOOL_CACHE)";; esac; \
+	[ -w "$$dir" ] || tooldir="$(LIMINE_TOOL_CACHE)"; \
+	if ! accepted "$$tooldir/limine"; then \
+		echo "limine: building the Limine $(LIMINE_VERSION) host tool: make -C $$tooldir"; \
+		log="$(OUT)/limine-tool.log"; \
+		if { [ "$$tooldir" = "$$dir" ] || { mkdir -p "$$tooldir" \
+				&& cp "$$dir/limine.c" "$$dir/limine-bios-hdd.h" "$$dir/Makefile" "$$tooldir/"; }; } >"$$log" 2>&1 \
+			&& rm -f "$$tooldir/limine" \
+			&& $(MAKE) -C "$$tooldir" limine >>"$$log" 2>&1; then \
+			accepted "$$tooldir/limine" || { \
+				echo "error: $$tooldir/limine was built but \`limine --version\` does not print \"Limine $(LIMINE_VERSION)\":" >&2; \
+				"$$tooldir/limine" --version >&2 || true; \
+				echo "  Remove it and the release in $$dir, and fetch the Limine $(LIMINE_VERSION) binary release again." >&2; \
+				exit 1; }; \
+		else \
+			sed 's/^/  | /' "$$log" >&2; \
+			echo "error: could not build the Limine host tool (\`make -C $$tooldir limine\` failed; its output is above)." >&2; \
+			echo "  Every image needs it for \`limine bios-install\`. It is one C file: install a C compiler" >&2; \
+			echo "  (Debian/Ubuntu: \`make setup\` installs gcc and libc6-dev) and make, and run make again." >&2; \
+			exit 1; \
+		fi; \
+	fi; \
+	rm -f "$(OUT)/limine-tool.log"; \
+	echo "$$tooldir/limine" > $(LIMINE_TOOL_FILE)
 
 iso: kernel
 	@$(MAKE) image
@@ -171,18 +215,8 @@ image: limine
 		--protective-msdos-label "$$root" -o $(ISO) 2>"$$root.log" \
 		|| { cat "$$root.log" >&2; echo "error: xorriso could not build $(ISO)" >&2; exit 1; }; \
 	rm -rf "$$root" "$$root.log"; \
-	tool=""; \
-	for candidate in "$$dir/limine" "$$(command -v limine || true)"; do \
-		if [ -x "$$candidate" ] && "$$candidate" --version 2>/dev/null | grep -q "$(LIMINE_VERSION)"; then tool="$$candidate"; break; fi; \
-	done; \
-	if [ -n "$$tool" ]; then \
-		"$$tool" bios-install $(ISO) >/dev/null; \
-		echo "image: $(ISO) (BIOS and UEFI, CD and USB stick)"; \
-	else \
-		echo "image: $(ISO) (BIOS and UEFI as a CD, UEFI as a USB stick)"; \
-		echo "note: no Limine $(LIMINE_VERSION) host tool ('limine') on PATH, so the image is not"; \
-		echo "      made bootable from a USB stick or hard disk on BIOS machines."; \
-	fi
+	$(call bios_install,$(ISO)); \
+	echo "image: $(ISO) (boots as a CD, a disk or a USB stick, on BIOS and UEFI)"
 
 run-bios: iso
 	@echo "QEMU (BIOS, $(ACCEL)): serial on this terminal; Ctrl-A X quits, Ctrl-A C toggles the monitor"

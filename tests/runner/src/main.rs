@@ -109,16 +109,15 @@ fn main() -> ExitCode {
             });
         }
     }
-    let mut product = vec![(Firmware::Bios, Medium::Cd), (Firmware::Uefi, Medium::Cd)];
-    product.push((Firmware::Uefi, Medium::UsbStick));
-    if qemu::bios_installed(&options.iso) {
-        product.push((Firmware::Bios, Medium::UsbStick));
-    } else {
-        println!(
-            "note: {} is not bios-installed, so BIOS boot from USB is not tested",
-            options.iso.display()
-        );
+    if let Err(log) = build::check_bios_installed(&options.iso) {
+        tally.fail(&format!("image  {}", options.iso.display()), &log);
     }
+    let product = [
+        (Firmware::Bios, Medium::Cd),
+        (Firmware::Uefi, Medium::Cd),
+        (Firmware::Bios, Medium::UsbStick),
+        (Firmware::Uefi, Medium::UsbStick),
+    ];
     boots.extend(product.into_iter().map(|(firmware, medium)| Boot {
         name: "kernel_reaches_idle".into(),
         iso: options.iso.clone(),

@@ -263,14 +263,6 @@ fn judge_exit(status: ExitStatus, expect: &Expect) -> Result<String, String> {
     }
 }
 
-/// Whether `limine bios-install` has put Limine's boot sector (OEM name
-/// "LIMINE") into the image's MBR, without which BIOS cannot boot it as a disk.
-pub fn bios_installed(iso: &Path) -> bool {
-    let mut sector = [0u8; 11];
-    fs::File::open(iso).and_then(|mut file| file.read_exact(&mut sector)).is_ok()
-        && &sector[3..9] == b"LIMINE"
-}
-
 fn stop(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
