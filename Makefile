@@ -17,6 +17,8 @@ KERNEL_TARGET := x86_64-unknown-none
 OUT := target/ember
 KERNEL_ELF ?= target/$(KERNEL_TARGET)/release/kernel
 ISO ?= $(OUT)/ember.iso
+HDD ?= $(OUT)/ember.hdd
+HDD_SIZE_MIB ?= 64
 LIMINE_CONF ?= limine.conf
 
 # Limine: the pinned binary release, looked up in LIMINE_DIR, then the
@@ -78,11 +80,12 @@ define bios_install
 rm -f $(1).install.log
 endef
 
-.PHONY: help setup kernel limine iso image run-bios run-uefi debug test bench lint clean
+.PHONY: help setup kernel limine iso image hdd hdd-image run-bios run-uefi debug test bench lint clean
 
 help:
 	@echo "Ember kernel: make targets"
 	@echo "  make / make iso   build the kernel and the hybrid BIOS+UEFI ISO ($(ISO))"
+	@echo "  make hdd          build a raw GPT disk image instead ($(HDD)), for a USB stick or disk"
 	@echo "  make run-bios     boot the ISO in QEMU with SeaBIOS"
 	@echo "  make run-uefi     boot the ISO in QEMU with OVMF (UEFI)"
 	@echo "  make debug        boot (BIOS) paused with a GDB stub on :1234"
@@ -97,6 +100,8 @@ setup:
 	@missing=""; \
 	command -v $(QEMU) >/dev/null || missing="$$missing qemu-system-x86"; \
 	command -v xorriso >/dev/null || missing="$$missing xorriso"; \
+	command -v sgdisk >/dev/null || missing="$$missing gdisk"; \
+	command -v mformat >/dev/null && command -v mcopy >/dev/null || missing="$$missing mtools"; \
 	ovmf=""; for pair in $(OVMF_PAIRS); do [ -f "$${pair%%:*}" ] && ovmf=yes; done; \
 	[ -n "$$ovmf$(OVMF_CODE)" ] || missing="$$missing ovmf"; \
 	command -v cc >/dev/null || missing="$$missing gcc libc6-dev"; \
@@ -217,6 +222,44 @@ image: limine
 	rm -rf "$$root" "$$root.log"; \
 	$(call bios_install,$(ISO)); \
 	echo "image: $(ISO) (boots as a CD, a disk or a USB stick, on BIOS and UEFI)"
+
+hdd: kernel
+	@$(MAKE) hdd-image
+
+# Assembles $(HDD) from $(KERNEL_ELF) and $(LIMINE_CONF): a raw disk image
+# with a GPT and one partition, an EFI system partition (FAT32) holding
+# EFI/BOOT/BOOTX64.EFI for UEFI and boot/limine/limine-bios.sys for BIOS,
+# whose boot sector and stage 2 `limine bios-install` writes.
+hdd-image: limine
+	@for tool in sgdisk mformat mmd mcopy; do \
+		command -v $$tool >/dev/null || { \
+			echo "error: $$tool is missing; it comes with the Debian/Ubuntu packages gdisk and mtools" >&2; \
+			echo "  (\`make setup\` installs them: sudo apt-get install gdisk mtools)" >&2; exit 1; }; \
+	done; \
+	[ "$(HDD_SIZE_MIB)" -ge 40 ] 2>/dev/null || { \
+		echo "error: HDD_SIZE_MIB=$(HDD_SIZE_MIB): the disk image needs at least 40 (MiB) for a FAT32 partition" >&2; exit 1; }; \
+	dir="$$(cat $(LIMINE_DIR_FILE))"; \
+	part="$(HDD).part"; esp="$$part@@1M"; log="$(HDD).log"; \
+	step() { \
+		"$$@" >"$$log" 2>&1 || { \
+			sed 's/^/  | /' "$$log" >&2; rm -f "$$part" "$$log"; \
+			echo "error: building $(HDD) failed at: $$*" >&2; exit 1; }; \
+	}; \
+	mkdir -p "$$(dirname $(HDD))"; rm -f $(HDD) "$$part"; \
+	step truncate -s $(HDD_SIZE_MIB)M "$$part"; \
+	esp_mib=$$(($(HDD_SIZE_MIB) - 2)); \
+	step sgdisk --clear --new=1:1M:+$${esp_mib}M --typecode=1:ef00 --change-name=1:"EFI system partition" "$$part"; \
+	step mformat -i "$$esp" -F -T $$((esp_mib * 2048)) -h 64 -s 32 -H 2048 -v EMBER ::; \
+	step mmd -i "$$esp" ::/EFI ::/EFI/BOOT ::/boot ::/boot/limine; \
+	step mcopy -i "$$esp" $(KERNEL_ELF) ::/boot/kernel; \
+	step mcopy -i "$$esp" $(LIMINE_CONF) ::/boot/limine/limine.conf; \
+	step mcopy -i "$$esp" "$$dir/limine-bios.sys" ::/boot/limine/; \
+	step mcopy -i "$$esp" "$$dir/BOOTX64.EFI" ::/EFI/BOOT/; \
+	if [ -f "$$dir/BOOTIA32.EFI" ]; then step mcopy -i "$$esp" "$$dir/BOOTIA32.EFI" ::/EFI/BOOT/; fi; \
+	rm -f "$$log"; \
+	$(call bios_install,"$$part"); \
+	mv "$$part" $(HDD); \
+	echo "hdd: $(HDD) (GPT disk image with an EFI system partition; boots on BIOS and UEFI)"
 
 run-bios: iso
 	@echo "QEMU (BIOS, $(ACCEL)): serial on this terminal; Ctrl-A X quits, Ctrl-A C toggles the monitor"
