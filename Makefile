@@ -279,9 +279,10 @@ debug: iso
 	$(QEMU_RUN) -s -S
 
 test: iso
+	@$(MAKE) hdd-image
 	@$(find_ovmf); \
 	cargo run --release -q -p test-runner -- \
-		--iso $(ISO) --kernel $(KERNEL_ELF) --accel $(ACCEL) --ovmf-code "$$code" --ovmf-vars "$$vars" \
+		--iso $(ISO) --hdd $(HDD) --kernel $(KERNEL_ELF) --accel $(ACCEL) --ovmf-code "$$code" --ovmf-vars "$$vars" \
 		$(if $(FILTER),--filter "$(FILTER)")
 
 bench: setup

@@ -22,8 +22,9 @@ const IDLE_LINE: &str = "boot complete, entering the idle loop";
 const VGA_REFUSED_LINE: &str = "console=vga refused: UEFI firmware has no VGA text mode";
 
 struct Options {
-    /// The real kernel's ISO and ELF.
+    /// The real kernel's ISO, disk image and ELF.
     iso: PathBuf,
+    hdd: PathBuf,
     kernel: PathBuf,
     qemu: qemu::Settings,
     filter: Option<String>,
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
         Err(message) => {
             eprintln!("test-runner: {message}");
             eprintln!(
-                "usage: test-runner --iso ISO --kernel ELF --ovmf-code FILE --ovmf-vars FILE \
+                "usage: test-runner --iso ISO --hdd IMAGE --kernel ELF --ovmf-code FILE --ovmf-vars FILE \
                  [--accel tcg|kvm] [--filter TEXT] [--jobs N]"
             );
             return ExitCode::from(2);
@@ -52,17 +53,16 @@ fn main() -> ExitCode {
         Ok(kernels) => {
             for kernel in kernels {
                 match build::iso_for(&kernel.name, &kernel.elf, Path::new("limine.conf")) {
-                    Ok(iso) => boots.extend(kernel.settings.firmwares.iter().map(|&firmware| Boot {
-                        name: kernel.name.clone(),
-                        iso: iso.clone(),
-                        firmware,
-                        medium: Medium::Cd,
-                        qemu_args: kernel.settings.qemu_args.clone(),
-                        expect: if kernel.settings.expect_serial.is_empty() {
+                    Ok(iso) => boots.extend(kernel.settings.firmwares.iter().map(|&firmware| {
+                        let expect = if kernel.settings.expect_serial.is_empty() {
                             Expect::ExitSuccess
                         } else {
                             Expect::SerialLines(kernel.settings.expect_serial.clone())
-                        },
+                        };
+                        Boot {
+                            qemu_args: kernel.settings.qemu_args.clone(),
+                            ..Boot::new(&kernel.name, &iso, firmware, expect)
+                        }
                     })),
                     Err(log) => tally.fail(&format!("image  {}", kernel.name), &log),
                 }
@@ -75,21 +75,20 @@ fn main() -> ExitCode {
     match build::vga_entry_conf().and_then(|conf| build::iso_for("ember-vga", &options.kernel, &conf)) {
         Ok(iso) => {
             boots.extend(["std", "cirrus"].map(|adapter| Boot {
-                name: format!("vga_text_mode_{adapter}"),
-                iso: iso.clone(),
-                firmware: Firmware::Bios,
-                medium: Medium::Cd,
                 qemu_args: vec!["-vga".into(), adapter.into()],
-                expect: Expect::VgaTextLine(IDLE_LINE),
+                ..Boot::new(
+                    format!("vga_text_mode_{adapter}"),
+                    &iso,
+                    Firmware::Bios,
+                    Expect::VgaTextLine(IDLE_LINE),
+                )
             }));
-            boots.push(Boot {
-                name: "vga_text_mode_refused".into(),
-                iso,
-                firmware: Firmware::Uefi,
-                medium: Medium::Cd,
-                qemu_args: Vec::new(),
-                expect: Expect::SerialLines(vec![VGA_REFUSED_LINE.into()]),
-            });
+            boots.push(Boot::new(
+                "vga_text_mode_refused",
+                &iso,
+                Firmware::Uefi,
+                Expect::SerialLines(vec![VGA_REFUSED_LINE.into()]),
+            ));
         }
         Err(log) => tally.fail("image  ember-vga", &log),
     }
@@ -99,33 +98,28 @@ fn main() -> ExitCode {
             (Via::Keyboard, "shell_via_keyboard", "echo Typed ON the Keyboard", "Typed ON the Keyboard"),
             (Via::Serial, "shell_via_serial", "echo sent over serial", "sent over serial"),
         ] {
+            boots.push(Boot::new(name, &options.iso, firmware, Expect::Shell { via, command, output }));
+        }
+    }
+    // Boot media: the real kernel, to its idle loop, from the ISO as a CD,
+    // a hard disk and a USB stick, and from `make hdd`'s disk image as a
+    // hard disk, on both firmwares.
+    for image in [&options.iso, &options.hdd] {
+        if let Err(log) = build::check_bios_installed(image) {
+            tally.fail(&format!("image  {}", image.display()), &log);
+        }
+    }
+    for firmware in Firmware::ALL {
+        let media = Medium::ALL.map(|medium| ("kernel_reaches_idle", &options.iso, medium));
+        for (name, image, medium) in
+            media.into_iter().chain([("hdd_reaches_idle", &options.hdd, Medium::Disk)])
+        {
             boots.push(Boot {
-                name: name.into(),
-                iso: options.iso.clone(),
-                firmware,
-                medium: Medium::Cd,
-                qemu_args: Vec::new(),
-                expect: Expect::Shell { via, command, output },
+                medium,
+                ..Boot::new(name, image, firmware, Expect::SerialLines(vec![IDLE_LINE.into()]))
             });
         }
     }
-    if let Err(log) = build::check_bios_installed(&options.iso) {
-        tally.fail(&format!("image  {}", options.iso.display()), &log);
-    }
-    let product = [
-        (Firmware::Bios, Medium::Cd),
-        (Firmware::Uefi, Medium::Cd),
-        (Firmware::Bios, Medium::UsbStick),
-        (Firmware::Uefi, Medium::UsbStick),
-    ];
-    boots.extend(product.into_iter().map(|(firmware, medium)| Boot {
-        name: "kernel_reaches_idle".into(),
-        iso: options.iso.clone(),
-        firmware,
-        medium,
-        qemu_args: Vec::new(),
-        expect: Expect::SerialLines(vec![IDLE_LINE.into()]),
-    }));
     if let Some(filter) = &options.filter {
         boots.retain(|boot| boot.name.contains(filter.as_str()));
     }
@@ -196,7 +190,7 @@ impl Tally {
     fn add_boot(&mut self, boot: &Boot, outcome: &Outcome) {
         let status = if outcome.passed { "PASS" } else { "FAIL" };
         println!(
-            "{status}  {:<4} {:<3}  {:<27} {:>5.1}s  {}",
+            "{status}  {:<4} {:<4} {:<27} {:>5.1}s  {}",
             boot.firmware.name(),
             boot.medium.name(),
             boot.name,
@@ -232,7 +226,7 @@ fn print_tail(log: &str) {
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
-    let (mut iso, mut kernel, mut code, mut vars) = (None, None, None, None);
+    let (mut iso, mut hdd, mut kernel, mut code, mut vars) = (None, None, None, None, None);
     let mut accel = "tcg".to_string();
     let mut filter = None;
     let mut jobs = thread::available_parallelism().map_or(1, |n| n.get());
@@ -240,6 +234,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--iso" => iso = Some(PathBuf::from(value()?)),
+            "--hdd" => hdd = Some(PathBuf::from(value()?)),
             "--kernel" => kernel = Some(PathBuf::from(value()?)),
             "--ovmf-code" => code = Some(PathBuf::from(value()?)),
             "--ovmf-vars" => vars = Some(PathBuf::from(value()?)),
@@ -254,6 +249,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
     }
     Ok(Options {
         iso: iso.ok_or("--iso is required")?,
+        hdd: hdd.ok_or("--hdd is required")?,
         kernel: kernel.ok_or("--kernel is required")?,
         qemu: qemu::Settings {
             accel,

@@ -65,21 +65,34 @@ impl Firmware {
     }
 }
 
-/// How the image is attached: as a CD (El Torito) or as a USB stick, which is
-/// how the same image boots a real machine once written to one.
+/// How the image is attached: as a CD (El Torito), as a hard disk (IDE, or
+/// AHCI on q35), or as a USB stick, which is how an image boots a real
+/// machine once written to one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Medium {
     Cd,
+    Disk,
     UsbStick,
 }
 
 impl Medium {
+    pub const ALL: [Medium; 3] = [Medium::Cd, Medium::Disk, Medium::UsbStick];
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Cd => "cd",
+            Self::Disk => "disk",
             Self::UsbStick => "usb",
         }
     }
+}
+
+/// QEMU's machine model: the default `pc` (i440FX, IDE) or `q35` (ICH9,
+/// AHCI, PCI Express), which is closer to today's PCs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Machine {
+    Pc,
+    Q35,
 }
 
 /// What makes a boot a pass.
@@ -113,12 +126,33 @@ const SHELL_READY: &str = "Type 'help' for the commands.";
 
 pub struct Boot {
     pub name: String,
-    pub iso: PathBuf,
+    /// A bootable image: an ISO or the raw disk image.
+    pub image: PathBuf,
     pub firmware: Firmware,
     pub medium: Medium,
+    pub machine: Machine,
+    /// Guest memory, in QEMU's notation (`256M`, `4G`).
+    pub memory: &'static str,
     /// Extra QEMU arguments (`-vga cirrus`, say).
     pub qemu_args: Vec<String>,
     pub expect: Expect,
+}
+
+impl Boot {
+    /// `image` booted as a CD on QEMU's default machine with 256 MiB; other
+    /// settings go in with struct update syntax.
+    pub fn new(name: impl Into<String>, image: &Path, firmware: Firmware, expect: Expect) -> Self {
+        Self {
+            name: name.into(),
+            image: image.to_path_buf(),
+            firmware,
+            medium: Medium::Cd,
+            machine: Machine::Pc,
+            memory: "256M",
+            qemu_args: Vec::new(),
+            expect,
+        }
+    }
 }
 
 pub struct Outcome {
@@ -164,16 +198,22 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
     command
         // No network card: the firmware would load its boot ROM for nothing
         // (a second and more per UEFI boot under emulation).
-        .args(["-m", "256M", "-accel", &settings.accel, "-nic", "none"])
+        .args(["-m", boot.memory, "-accel", &settings.accel, "-nic", "none"])
         .args(["-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         .args(&boot.qemu_args);
+    if boot.machine == Machine::Q35 {
+        command.args(["-machine", "q35"]);
+    }
+    // snapshot=on: the image is never written, and boots may share it.
+    let drive = |attach: &str| format!("{attach},format=raw,snapshot=on,file={}", boot.image.display());
     match boot.medium {
-        Medium::Cd => command.args(["-boot", "d", "-cdrom"]).arg(&boot.iso),
+        Medium::Cd => command.args(["-boot", "d", "-cdrom"]).arg(&boot.image),
+        Medium::Disk => command.arg("-drive").arg(drive("if=ide,index=0,media=disk")),
         Medium::UsbStick => command
             .args(["-device", "qemu-xhci", "-device", "usb-storage,drive=stick"])
             .arg("-drive")
-            .arg(format!("if=none,id=stick,format=raw,snapshot=on,file={}", boot.iso.display())),
+            .arg(drive("if=none,id=stick")),
     };
     if boot.firmware == Firmware::Uefi {
         fs::copy(&settings.ovmf_vars, vars)
