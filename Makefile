@@ -80,7 +80,7 @@ define bios_install
 rm -f $(1).install.log
 endef
 
-.PHONY: help setup kernel limine iso image hdd hdd-image run-bios run-uefi debug test bench lint clean
+.PHONY: help setup kernel limine iso image hdd hdd-image run-bios run-uefi debug test test-matrix bench lint clean
 
 help:
 	@echo "Ember kernel: make targets"
@@ -90,6 +90,7 @@ help:
 	@echo "  make run-uefi     boot the ISO in QEMU with OVMF (UEFI)"
 	@echo "  make debug        boot (BIOS) paused with a GDB stub on :1234"
 	@echo "  make test         host unit tests + every test kernel on BIOS and UEFI"
+	@echo "  make test-matrix  boot the kernel from each medium on BIOS/UEFI, pc/q35, 64M/4G: a table"
 	@echo "  make bench        console and allocator benchmarks on the host, with ratios"
 	@echo "  make lint         rustfmt check and clippy (kernel target and host)"
 	@echo "  make clean        remove build output (the Limine cache stays)"
@@ -278,12 +279,19 @@ debug: iso
 	@echo "  gdb $(KERNEL_ELF) -ex 'target remote localhost:1234'"
 	$(QEMU_RUN) -s -S
 
+TEST_RUNNER = cargo run --release -q -p test-runner -- \
+	--iso $(ISO) --hdd $(HDD) --kernel $(KERNEL_ELF) --accel $(ACCEL) --ovmf-code "$$code" --ovmf-vars "$$vars" \
+	$(if $(FILTER),--filter "$(FILTER)")
+
 test: iso
 	@$(MAKE) hdd-image
-	@$(find_ovmf); \
-	cargo run --release -q -p test-runner -- \
-		--iso $(ISO) --hdd $(HDD) --kernel $(KERNEL_ELF) --accel $(ACCEL) --ovmf-code "$$code" --ovmf-vars "$$vars" \
-		$(if $(FILTER),--filter "$(FILTER)")
+	@$(find_ovmf); $(TEST_RUNNER)
+
+# The real kernel from the ISO (CD, disk, USB) and the disk image (disk, USB),
+# on BIOS and UEFI, pc and q35, 64 MiB and 4 GiB: a table of what booted.
+test-matrix: iso
+	@$(MAKE) hdd-image
+	@$(find_ovmf); $(TEST_RUNNER) --matrix
 
 bench: setup
 	cargo run --release -q -p bench

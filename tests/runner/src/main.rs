@@ -1,8 +1,11 @@
 //! `make test`: runs the host unit tests, builds every test kernel, boots each
 //! one (and the real kernel) in QEMU under BIOS and UEFI, prints one line per
-//! boot and ends with `N passed, N failed`.
+//! boot and ends with `N passed, N failed`. With `--matrix` (`make
+//! test-matrix`) it boots only the real kernel, on every combination of
+//! firmware, medium, machine model and memory size, and prints a table.
 
 mod build;
+mod matrix;
 mod qemu;
 
 use qemu::{Boot, Expect, Firmware, Medium, Outcome, Via};
@@ -18,6 +21,8 @@ use std::{
 
 /// What the real kernel prints when it has finished booting.
 const IDLE_LINE: &str = "boot complete, entering the idle loop";
+/// What its shell prints when it is ready for commands.
+const PROMPT_LINE: &str = "Type 'help' for the commands.";
 /// What it prints when `console=vga` is asked for under UEFI.
 const VGA_REFUSED_LINE: &str = "console=vga refused: UEFI firmware has no VGA text mode";
 
@@ -29,6 +34,7 @@ struct Options {
     qemu: qemu::Settings,
     filter: Option<String>,
     jobs: usize,
+    matrix: bool,
 }
 
 fn main() -> ExitCode {
@@ -38,11 +44,14 @@ fn main() -> ExitCode {
             eprintln!("test-runner: {message}");
             eprintln!(
                 "usage: test-runner --iso ISO --hdd IMAGE --kernel ELF --ovmf-code FILE --ovmf-vars FILE \
-                 [--accel tcg|kvm] [--filter TEXT] [--jobs N]"
+                 [--accel tcg|kvm] [--filter TEXT] [--jobs N] [--matrix]"
             );
             return ExitCode::from(2);
         }
     };
+    if options.matrix {
+        return test_matrix(&options);
+    }
     let mut tally = Tally::default();
 
     let host = build::host_unit_tests();
@@ -127,14 +136,40 @@ fn main() -> ExitCode {
     // parallel slots finish together.
     boots.sort_by_key(|boot| boot.firmware != Firmware::Uefi);
 
-    run_boots(boots, &options, &mut tally);
+    run_boots(boots, &options, |boot, outcome| tally.add_boot(boot, outcome));
     println!("{} passed, {} failed", tally.passed, tally.failed);
     if tally.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-/// Boots in parallel (QEMU under TCG keeps one core busy per boot) and prints
-/// each result as it arrives.
-fn run_boots(boots: Vec<Boot>, options: &Options, tally: &mut Tally) {
+/// The real kernel, up to its shell, on every combination of firmware,
+/// machine, memory and medium; prints each result, then the table.
+fn test_matrix(options: &Options) -> ExitCode {
+    let mut tally = Tally::default();
+    let mut table = matrix::Table::default();
+    for image in [&options.iso, &options.hdd] {
+        if let Err(log) = build::check_bios_installed(image) {
+            tally.fail(&format!("image  {}", image.display()), &log);
+        }
+    }
+    let expect = || Expect::SerialLines(vec![IDLE_LINE.into(), PROMPT_LINE.into()]);
+    let mut boots = matrix::boots(&options.iso, &options.hdd, expect);
+    if let Some(filter) = &options.filter {
+        boots.retain(|boot| boot.name.contains(filter.as_str()));
+    }
+    boots.sort_by_key(|boot| boot.firmware != Firmware::Uefi);
+    run_boots(boots, options, |boot, outcome| {
+        tally.add_boot(boot, outcome);
+        table.record(boot, outcome);
+    });
+    println!("\nWhat reached the shell (\"{IDLE_LINE}\", then the prompt, on serial):\n");
+    print!("{}", table.render());
+    println!("\n{} passed, {} failed", tally.passed, tally.failed);
+    if tally.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// Boots in parallel (QEMU under TCG keeps one core busy per boot) and hands
+/// each result to `report` as it arrives.
+fn run_boots(boots: Vec<Boot>, options: &Options, mut report: impl FnMut(&Boot, &Outcome)) {
     let count = boots.len();
     let queue = Arc::new(Mutex::new(VecDeque::from(boots)));
     let (results, received) = mpsc::channel();
@@ -159,7 +194,7 @@ fn run_boots(boots: Vec<Boot>, options: &Options, tally: &mut Tally) {
         }
         drop(results);
         for (boot, outcome) in received {
-            tally.add_boot(&boot, &outcome);
+            report(&boot, &outcome);
         }
     });
 }
@@ -229,6 +264,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
     let (mut iso, mut hdd, mut kernel, mut code, mut vars) = (None, None, None, None, None);
     let mut accel = "tcg".to_string();
     let mut filter = None;
+    let mut matrix = false;
     let mut jobs = thread::available_parallelism().map_or(1, |n| n.get());
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -240,6 +276,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             "--ovmf-vars" => vars = Some(PathBuf::from(value()?)),
             "--accel" => accel = value()?,
             "--filter" => filter = Some(value()?).filter(|f| !f.is_empty()),
+            "--matrix" => matrix = true,
             "--jobs" => {
                 jobs = value()?.parse().map_err(|_| "--jobs takes a positive number")?;
                 jobs = jobs.max(1);
@@ -258,6 +295,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         },
         filter,
         jobs,
+        matrix,
     })
 }
 

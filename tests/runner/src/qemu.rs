@@ -95,6 +95,17 @@ pub enum Machine {
     Q35,
 }
 
+impl Machine {
+    pub const ALL: [Machine; 2] = [Machine::Pc, Machine::Q35];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pc => "pc",
+            Self::Q35 => "q35",
+        }
+    }
+}
+
 /// What makes a boot a pass.
 pub enum Expect {
     /// The test kernel exits through isa-debug-exit with success.
@@ -241,6 +252,7 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
     let start = Instant::now();
     let mut stdin = child.stdin.take();
     let mut typed = false;
+    let mut last_panic_check = Instant::now();
     let verdict = loop {
         if let Expect::Shell { via, command, output } = boot.expect {
             if !typed && serial.contains(SHELL_READY) && serial.contains(boot.firmware.banner()) {
@@ -256,6 +268,16 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
                 let checked = check_screen_line(&qmp_socket, output);
                 stop(&mut child);
                 break checked;
+            }
+        }
+        // OVMF's console sends each character with its own cursor escape,
+        // so Limine's messages are readable only once those are removed;
+        // that is done a few times a second, not on every poll.
+        if last_panic_check.elapsed() > Duration::from_millis(250) {
+            last_panic_check = Instant::now();
+            if let Some(panic) = limine_panic(&strip_escapes(&serial.text())) {
+                stop(&mut child);
+                break Err(panic);
             }
         }
         if let Expect::SerialLines(lines) = &boot.expect
@@ -291,6 +313,22 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
     drop(stdin);
     let _ = fs::remove_file(&qmp_socket);
     Ok((verdict, strip_escapes(&serial.finish()), errors.finish()))
+}
+
+/// What Limine prints last when it panics, after `PANIC: ` and the reason
+/// (the kernel never prints it).
+const LIMINE_HALTED: &str = "System halted.";
+
+/// Limine's panic message, once it has halted: the boot cannot go on, so
+/// there is no point in waiting for the deadline.
+fn limine_panic(serial: &str) -> Option<String> {
+    if !serial.contains(LIMINE_HALTED) {
+        return None;
+    }
+    let (_, after) = serial.split_once("PANIC: ")?;
+    let reason = after.lines().next().unwrap_or("");
+    let reason = reason.split("Stacktrace:").next().unwrap_or(reason).trim();
+    Some(format!("Limine panicked: {reason}"))
 }
 
 fn judge_exit(status: ExitStatus, expect: &Expect) -> Result<String, String> {
@@ -591,6 +629,18 @@ mod tests {
     fn escapes_and_carriage_returns_are_removed() {
         let raw = "\x1b[2J\x1b[01;01HBdsDxe: loading\r\n\x1b[=3h[INFO ] boot: ok\x1b[0m\r\n";
         assert_eq!(strip_escapes(raw), "BdsDxe: loading\n[INFO ] boot: ok\n");
+    }
+
+    #[test]
+    fn a_limine_panic_is_recognised_once_limine_halts() {
+        let serial = "BdsDxe: starting Boot0001\nPANIC: High memory allocator: Out of memoryStacktrace:  \
+            [0x22f6b2d] <panic+0x9d>  [0x22ea0a7] <uefi_entry+0xf7>End of trace. System halted.";
+        assert_eq!(
+            limine_panic(serial).as_deref(),
+            Some("Limine panicked: High memory allocator: Out of memory")
+        );
+        assert_eq!(limine_panic("PANIC: still printing the stack trace"), None);
+        assert_eq!(limine_panic("KERNEL PANIC at src/main.rs:1: x\nCPU halted."), None);
     }
 
     #[test]
