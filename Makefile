@@ -95,6 +95,7 @@ help:
 	@echo "  make lint         rustfmt check and clippy (kernel target and host)"
 	@echo "  make clean        remove build output (the Limine cache stays)"
 	@echo "Settings: HEADLESS=1  ACCEL=kvm|tcg  MEMORY=512M  QEMU_ARGS=...  LIMINE_DIR=...  OVMF_CODE=/OVMF_VARS="
+	@echo "          FILTER=name (test, test-matrix)  HDD_SIZE_MIB=64 (hdd)"
 
 # Installs missing Debian/Ubuntu packages and the pinned Rust toolchain.
 setup:
