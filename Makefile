@@ -9,24 +9,33 @@ SHELL := bash
 .DEFAULT_GOAL := iso
 MAKEFLAGS += --no-print-directory
 
-export PATH := $(HOME)/.cargo/bin:$(PATH)
+# sgdisk lives in /usr/sbin, which is not on every user's PATH.
+export PATH := $(HOME)/.cargo/bin:$(PATH):/usr/sbin:/sbin
 
 TOOLCHAIN := $(shell sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
 KERNEL_TARGET := x86_64-unknown-none
 OUT := target/ember
 KERNEL_ELF ?= target/$(KERNEL_TARGET)/release/kernel
 ISO ?= $(OUT)/ember.iso
+HDD ?= $(OUT)/ember.hdd
+HDD_SIZE_MIB ?= 64
 LIMINE_CONF ?= limine.conf
 
 # Limine: the pinned binary release, looked up in LIMINE_DIR, then the
-# per-user cache, then a system install, else cloned into the cache.
+# per-user cache, then a system install, else cloned into the cache. Its
+# host tool (`limine`, for `limine bios-install`) is built from the release's
+# limine.c beside the release, or, for a system directory, in the per-user
+# cache ($(LIMINE_TOOL_CACHE)).
 LIMINE_VERSION := 8.2.0
 LIMINE_BRANCH := v$(LIMINE_VERSION)-binary
 LIMINE_URL := https://github.com/limine-bootloader/limine.git
-LIMINE_CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ember/limine-v$(LIMINE_VERSION)
+CACHE_HOME := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)
+LIMINE_CACHE := $(CACHE_HOME)/ember/limine-v$(LIMINE_VERSION)
+LIMINE_TOOL_CACHE := $(CACHE_HOME)/ember/limine-v$(LIMINE_VERSION)-tool
 LIMINE_SYSTEM_DIRS := /usr/share/limine /usr/local/share/limine
-LIMINE_FILES := limine-bios.sys limine-bios-cd.bin limine-uefi-cd.bin BOOTX64.EFI
+LIMINE_FILES := limine-bios.sys limine-bios-cd.bin limine-uefi-cd.bin BOOTX64.EFI limine.c limine-bios-hdd.h Makefile
 LIMINE_DIR_FILE := $(OUT)/limine-dir
+LIMINE_TOOL_FILE := $(OUT)/limine-tool
 
 # QEMU. KVM only where it is real hardware virtualization: a /dev/kvm backed
 # by something other than kvm_intel/kvm_amd can be far slower than TCG.
@@ -61,25 +70,40 @@ if [ -z "$$code" ] || [ ! -f "$$code" ] || [ ! -f "$$vars" ]; then \
 fi
 endef
 
-.PHONY: help setup kernel limine iso image run-bios run-uefi debug test bench lint clean
+# Writes Limine's BIOS boot sector and stage 2 into image $(1) with the host
+# tool that the `limine` target built; removes the image if that fails.
+define bios_install
+"$$(cat $(LIMINE_TOOL_FILE))" bios-install --quiet $(1) >$(1).install.log 2>&1 || { \
+	sed 's/^/  | /' $(1).install.log >&2; rm -f $(1) $(1).install.log; \
+	echo "error: \`limine bios-install $(1)\` failed (its output is above); the image was removed" >&2; \
+	exit 1; }; \
+rm -f $(1).install.log
+endef
+
+.PHONY: help setup kernel limine iso image hdd hdd-image run-bios run-uefi debug test test-matrix bench lint clean
 
 help:
 	@echo "Ember kernel: make targets"
 	@echo "  make / make iso   build the kernel and the hybrid BIOS+UEFI ISO ($(ISO))"
+	@echo "  make hdd          build a raw GPT disk image instead ($(HDD)), for a USB stick or disk"
 	@echo "  make run-bios     boot the ISO in QEMU with SeaBIOS"
 	@echo "  make run-uefi     boot the ISO in QEMU with OVMF (UEFI)"
 	@echo "  make debug        boot (BIOS) paused with a GDB stub on :1234"
 	@echo "  make test         host unit tests + every test kernel on BIOS and UEFI"
+	@echo "  make test-matrix  boot the kernel from each medium on BIOS/UEFI, pc/q35, 64M/4G: a table"
 	@echo "  make bench        console and allocator benchmarks on the host, with ratios"
 	@echo "  make lint         rustfmt check and clippy (kernel target and host)"
 	@echo "  make clean        remove build output (the Limine cache stays)"
 	@echo "Settings: HEADLESS=1  ACCEL=kvm|tcg  MEMORY=512M  QEMU_ARGS=...  LIMINE_DIR=...  OVMF_CODE=/OVMF_VARS="
+	@echo "          FILTER=name (test, test-matrix)  HDD_SIZE_MIB=64 (hdd)"
 
 # Installs missing Debian/Ubuntu packages and the pinned Rust toolchain.
 setup:
 	@missing=""; \
 	command -v $(QEMU) >/dev/null || missing="$$missing qemu-system-x86"; \
 	command -v xorriso >/dev/null || missing="$$missing xorriso"; \
+	command -v sgdisk >/dev/null || missing="$$missing gdisk"; \
+	command -v mformat >/dev/null && command -v mcopy >/dev/null || missing="$$missing mtools"; \
 	ovmf=""; for pair in $(OVMF_PAIRS); do [ -f "$${pair%%:*}" ] && ovmf=yes; done; \
 	[ -n "$$ovmf$(OVMF_CODE)" ] || missing="$$missing ovmf"; \
 	command -v cc >/dev/null || missing="$$missing gcc libc6-dev"; \
@@ -113,7 +137,8 @@ setup:
 kernel: setup
 	cargo build --release -p kernel --target $(KERNEL_TARGET)
 
-# Finds (or fetches) Limine and records its directory in $(LIMINE_DIR_FILE).
+# Finds (or fetches) Limine and records its directory in $(LIMINE_DIR_FILE);
+# builds its host tool and records that in $(LIMINE_TOOL_FILE).
 limine:
 	@mkdir -p $(OUT); \
 	usable() { \
@@ -131,7 +156,7 @@ limine:
 	else \
 		for d in $(LIMINE_SYSTEM_DIRS); do \
 			if usable "$$d"; then dir="$$d"; break; fi; \
-			[ -d "$$d" ] && echo "note: $$d is not Limine $(LIMINE_VERSION); not using it"; \
+			[ -d "$$d" ] && echo "note: $$d is not the Limine $(LIMINE_VERSION) binary release; not using it"; \
 		done; \
 	fi; \
 	if [ -z "$$dir" ]; then \
@@ -149,7 +174,33 @@ limine:
 			exit 1; \
 		fi; \
 	fi; \
-	echo "$$dir" > $(LIMINE_DIR_FILE)
+	echo "$$dir" > $(LIMINE_DIR_FILE); \
+	accepted() { [ -x "$$1" ] && [ "$$("$$1" --version 2>/dev/null | sed -n 1p)" = "Limine $(LIMINE_VERSION)" ]; }; \
+	tooldir="$$dir"; \
+	case " $(LIMINE_SYSTEM_DIRS) " in *" $$dir "*) tooldir="$(LIMINE_TOOL_CACHE)";; esac; \
+	[ -w "$$dir" ] || tooldir="$(LIMINE_TOOL_CACHE)"; \
+	if ! accepted "$$tooldir/limine"; then \
+		echo "limine: building the Limine $(LIMINE_VERSION) host tool: make -C $$tooldir"; \
+		log="$(OUT)/limine-tool.log"; \
+		if { [ "$$tooldir" = "$$dir" ] || { mkdir -p "$$tooldir" \
+				&& cp "$$dir/limine.c" "$$dir/limine-bios-hdd.h" "$$dir/Makefile" "$$tooldir/"; }; } >"$$log" 2>&1 \
+			&& rm -f "$$tooldir/limine" \
+			&& $(MAKE) -C "$$tooldir" limine >>"$$log" 2>&1; then \
+			accepted "$$tooldir/limine" || { \
+				echo "error: $$tooldir/limine was built but \`limine --version\` does not print \"Limine $(LIMINE_VERSION)\":" >&2; \
+				"$$tooldir/limine" --version >&2 || true; \
+				echo "  Remove it and the release in $$dir, and fetch the Limine $(LIMINE_VERSION) binary release again." >&2; \
+				exit 1; }; \
+		else \
+			sed 's/^/  | /' "$$log" >&2; \
+			echo "error: could not build the Limine host tool (\`make -C $$tooldir limine\` failed; its output is above)." >&2; \
+			echo "  Every image needs it for \`limine bios-install\`. It is one C file: install a C compiler" >&2; \
+			echo "  (Debian/Ubuntu: \`make setup\` installs gcc and libc6-dev) and make, and run make again." >&2; \
+			exit 1; \
+		fi; \
+	fi; \
+	rm -f "$(OUT)/limine-tool.log"; \
+	echo "$$tooldir/limine" > $(LIMINE_TOOL_FILE)
 
 iso: kernel
 	@$(MAKE) image
@@ -171,18 +222,46 @@ image: limine
 		--protective-msdos-label "$$root" -o $(ISO) 2>"$$root.log" \
 		|| { cat "$$root.log" >&2; echo "error: xorriso could not build $(ISO)" >&2; exit 1; }; \
 	rm -rf "$$root" "$$root.log"; \
-	tool=""; \
-	for candidate in "$$dir/limine" "$$(command -v limine || true)"; do \
-		if [ -x "$$candidate" ] && "$$candidate" --version 2>/dev/null | grep -q "$(LIMINE_VERSION)"; then tool="$$candidate"; break; fi; \
+	$(call bios_install,$(ISO)); \
+	echo "image: $(ISO) (boots as a CD, a disk or a USB stick, on BIOS and UEFI)"
+
+hdd: kernel
+	@$(MAKE) hdd-image
+
+# Assembles $(HDD) from $(KERNEL_ELF) and $(LIMINE_CONF): a raw disk image
+# with a GPT and one partition, an EFI system partition (FAT32) holding
+# EFI/BOOT/BOOTX64.EFI for UEFI and boot/limine/limine-bios.sys for BIOS,
+# whose boot sector and stage 2 `limine bios-install` writes.
+hdd-image: limine
+	@for tool in sgdisk mformat mmd mcopy; do \
+		command -v $$tool >/dev/null || { \
+			echo "error: $$tool is missing; it comes with the Debian/Ubuntu packages gdisk and mtools" >&2; \
+			echo "  (\`make setup\` installs them: sudo apt-get install gdisk mtools)" >&2; exit 1; }; \
 	done; \
-	if [ -n "$$tool" ]; then \
-		"$$tool" bios-install $(ISO) >/dev/null; \
-		echo "image: $(ISO) (BIOS and UEFI, CD and USB stick)"; \
-	else \
-		echo "image: $(ISO) (BIOS and UEFI as a CD, UEFI as a USB stick)"; \
-		echo "note: no Limine $(LIMINE_VERSION) host tool ('limine') on PATH, so the image is not"; \
-		echo "      made bootable from a USB stick or hard disk on BIOS machines."; \
-	fi
+	[ "$(HDD_SIZE_MIB)" -ge 40 ] 2>/dev/null || { \
+		echo "error: HDD_SIZE_MIB=$(HDD_SIZE_MIB): the disk image needs at least 40 (MiB) for a FAT32 partition" >&2; exit 1; }; \
+	dir="$$(cat $(LIMINE_DIR_FILE))"; \
+	part="$(HDD).part"; esp="$$part@@1M"; log="$(HDD).log"; \
+	step() { \
+		"$$@" >"$$log" 2>&1 || { \
+			sed 's/^/  | /' "$$log" >&2; rm -f "$$part" "$$log"; \
+			echo "error: building $(HDD) failed at: $$*" >&2; exit 1; }; \
+	}; \
+	mkdir -p "$$(dirname $(HDD))"; rm -f $(HDD) "$$part"; \
+	step truncate -s $(HDD_SIZE_MIB)M "$$part"; \
+	esp_mib=$$(($(HDD_SIZE_MIB) - 2)); \
+	step sgdisk --clear --new=1:1M:+$${esp_mib}M --typecode=1:ef00 --change-name=1:"EFI system partition" "$$part"; \
+	step mformat -i "$$esp" -F -T $$((esp_mib * 2048)) -h 64 -s 32 -H 2048 -v EMBER ::; \
+	step mmd -i "$$esp" ::/EFI ::/EFI/BOOT ::/boot ::/boot/limine; \
+	step mcopy -i "$$esp" $(KERNEL_ELF) ::/boot/kernel; \
+	step mcopy -i "$$esp" $(LIMINE_CONF) ::/boot/limine/limine.conf; \
+	step mcopy -i "$$esp" "$$dir/limine-bios.sys" ::/boot/limine/; \
+	step mcopy -i "$$esp" "$$dir/BOOTX64.EFI" ::/EFI/BOOT/; \
+	if [ -f "$$dir/BOOTIA32.EFI" ]; then step mcopy -i "$$esp" "$$dir/BOOTIA32.EFI" ::/EFI/BOOT/; fi; \
+	rm -f "$$log"; \
+	$(call bios_install,"$$part"); \
+	mv "$$part" $(HDD); \
+	echo "hdd: $(HDD) (GPT disk image with an EFI system partition; boots on BIOS and UEFI)"
 
 run-bios: iso
 	@echo "QEMU (BIOS, $(ACCEL)): serial on this terminal; Ctrl-A X quits, Ctrl-A C toggles the monitor"
@@ -201,11 +280,19 @@ debug: iso
 	@echo "  gdb $(KERNEL_ELF) -ex 'target remote localhost:1234'"
 	$(QEMU_RUN) -s -S
 
+TEST_RUNNER = cargo run --release -q -p test-runner -- \
+	--iso $(ISO) --hdd $(HDD) --kernel $(KERNEL_ELF) --accel $(ACCEL) --ovmf-code "$$code" --ovmf-vars "$$vars" \
+	$(if $(FILTER),--filter "$(FILTER)")
+
 test: iso
-	@$(find_ovmf); \
-	cargo run --release -q -p test-runner -- \
-		--iso $(ISO) --kernel $(KERNEL_ELF) --accel $(ACCEL) --ovmf-code "$$code" --ovmf-vars "$$vars" \
-		$(if $(FILTER),--filter "$(FILTER)")
+	@$(MAKE) hdd-image
+	@$(find_ovmf); $(TEST_RUNNER)
+
+# The real kernel from the ISO (CD, disk, USB) and the disk image (disk, USB),
+# on BIOS and UEFI, pc and q35, 64 MiB and 4 GiB: a table of what booted.
+test-matrix: iso
+	@$(MAKE) hdd-image
+	@$(find_ovmf); $(TEST_RUNNER) --matrix
 
 bench: setup
 	cargo run --release -q -p bench

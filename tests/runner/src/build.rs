@@ -3,6 +3,7 @@
 use crate::{qemu::Firmware, seconds_since};
 use std::{
     fs,
+    io::Read,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::Instant,
@@ -169,10 +170,34 @@ pub fn iso_for(name: &str, elf: &Path, conf: &Path) -> Result<PathBuf, String> {
         .stdin(Stdio::null())
         .output()
         .map_err(|error| format!("could not run make: {error}"))?;
-    if output.status.success() {
-        Ok(iso)
+    if !output.status.success() {
+        return Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    check_bios_installed(&iso)?;
+    Ok(iso)
+}
+
+/// Whether `limine bios-install` has put Limine's boot sector (OEM name
+/// "LIMINE") into the image's MBR, without which BIOS cannot boot it as a disk.
+fn bios_installed(image: &Path) -> bool {
+    let mut sector = [0u8; 11];
+    fs::File::open(image).and_then(|mut file| file.read_exact(&mut sector)).is_ok()
+        && &sector[3..9] == b"LIMINE"
+}
+
+/// Every image the Makefile builds must be bios-installed.
+pub fn check_bios_installed(image: &Path) -> Result<(), String> {
+    if bios_installed(image) {
+        Ok(())
     } else {
-        Err(format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
+        Err(format!(
+            "{} has no Limine boot sector: the Makefile did not run `limine bios-install` on it",
+            image.display()
+        ))
     }
 }
 
@@ -212,6 +237,21 @@ mod tests {
         assert!(settings("// runner: firmwares=bios").is_err());
         let fault = settings("// runner: expect-serial=EXCEPTION: page fault (#PF)\n").unwrap();
         assert_eq!(fault.expect_serial, vec!["EXCEPTION: page fault (#PF)"]);
+    }
+
+    #[test]
+    fn only_an_image_with_limines_boot_sector_is_bios_installed() {
+        let dir = std::env::temp_dir().join(format!("ember-runner-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let (installed, plain) = (dir.join("installed.img"), dir.join("plain.img"));
+        let mut sector = vec![0u8; 512];
+        fs::write(&plain, &sector).unwrap();
+        sector[3..9].copy_from_slice(b"LIMINE");
+        fs::write(&installed, &sector).unwrap();
+        assert!(check_bios_installed(&installed).is_ok());
+        assert!(check_bios_installed(&plain).unwrap_err().contains("bios-install"));
+        assert!(check_bios_installed(&dir.join("missing.img")).is_err());
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! `make test`: runs the host unit tests, builds every test kernel, boots each
 //! one (and the real kernel) in QEMU under BIOS and UEFI, prints one line per
-//! boot and ends with `N passed, N failed`.
+//! boot and ends with `N passed, N failed`. With `--matrix` (`make
+//! test-matrix`) it boots only the real kernel, on every combination of
+//! firmware, medium, machine model and memory size, and prints a table.
 
 mod build;
+mod matrix;
 mod qemu;
 
 use qemu::{Boot, Expect, Firmware, Medium, Outcome, SHELL_READY, Step, Via};
@@ -19,16 +22,20 @@ use std::{
 
 /// What the real kernel prints when it has finished booting.
 const IDLE_LINE: &str = "boot complete, entering the idle loop";
+/// What its shell prints when it is ready for commands.
+const PROMPT_LINE: &str = "Type 'help' for the commands.";
 /// What it prints when `console=vga` is asked for under UEFI.
 const VGA_REFUSED_LINE: &str = "console=vga refused: UEFI firmware has no VGA text mode";
 
 struct Options {
-    /// The real kernel's ISO and ELF.
+    /// The real kernel's ISO, disk image and ELF.
     iso: PathBuf,
+    hdd: PathBuf,
     kernel: PathBuf,
     qemu: qemu::Settings,
     filter: Option<String>,
     jobs: usize,
+    matrix: bool,
 }
 
 fn main() -> ExitCode {
@@ -37,12 +44,15 @@ fn main() -> ExitCode {
         Err(message) => {
             eprintln!("test-runner: {message}");
             eprintln!(
-                "usage: test-runner --iso ISO --kernel ELF --ovmf-code FILE --ovmf-vars FILE \
-                 [--accel tcg|kvm] [--filter TEXT] [--jobs N]"
+                "usage: test-runner --iso ISO --hdd IMAGE --kernel ELF --ovmf-code FILE --ovmf-vars FILE \
+                 [--accel tcg|kvm] [--filter TEXT] [--jobs N] [--matrix]"
             );
             return ExitCode::from(2);
         }
     };
+    if options.matrix {
+        return test_matrix(&options);
+    }
     let mut tally = Tally::default();
 
     let host = build::host_unit_tests();
@@ -53,17 +63,16 @@ fn main() -> ExitCode {
         Ok(kernels) => {
             for kernel in kernels {
                 match build::iso_for(&kernel.name, &kernel.elf, Path::new("limine.conf")) {
-                    Ok(iso) => boots.extend(kernel.settings.firmwares.iter().map(|&firmware| Boot {
-                        name: kernel.name.clone(),
-                        iso: iso.clone(),
-                        firmware,
-                        medium: Medium::Cd,
-                        qemu_args: kernel.settings.qemu_args_for(firmware),
-                        expect: if kernel.settings.expect_serial.is_empty() {
+                    Ok(iso) => boots.extend(kernel.settings.firmwares.iter().map(|&firmware| {
+                        let expect = if kernel.settings.expect_serial.is_empty() {
                             Expect::ExitSuccess
                         } else {
                             Expect::SerialLines(kernel.settings.expect_serial.clone())
-                        },
+                        };
+                        Boot {
+                            qemu_args: kernel.settings.qemu_args_for(firmware),
+                            ..Boot::new(&kernel.name, &iso, firmware, expect)
+                        }
                     })),
                     Err(log) => tally.fail(&format!("image  {}", kernel.name), &log),
                 }
@@ -76,21 +85,20 @@ fn main() -> ExitCode {
     match build::vga_entry_conf().and_then(|conf| build::iso_for("ember-vga", &options.kernel, &conf)) {
         Ok(iso) => {
             boots.extend(["std", "cirrus"].map(|adapter| Boot {
-                name: format!("vga_text_mode_{adapter}"),
-                iso: iso.clone(),
-                firmware: Firmware::Bios,
-                medium: Medium::Cd,
                 qemu_args: vec!["-vga".into(), adapter.into()],
-                expect: Expect::VgaTextLine(IDLE_LINE),
+                ..Boot::new(
+                    format!("vga_text_mode_{adapter}"),
+                    &iso,
+                    Firmware::Bios,
+                    Expect::VgaTextLine(IDLE_LINE),
+                )
             }));
-            boots.push(Boot {
-                name: "vga_text_mode_refused".into(),
-                iso,
-                firmware: Firmware::Uefi,
-                medium: Medium::Cd,
-                qemu_args: Vec::new(),
-                expect: Expect::SerialLines(vec![VGA_REFUSED_LINE.into()]),
-            });
+            boots.push(Boot::new(
+                "vga_text_mode_refused",
+                &iso,
+                Firmware::Uefi,
+                Expect::SerialLines(vec![VGA_REFUSED_LINE.into()]),
+            ));
         }
         Err(log) => tally.fail("image  ember-vga", &log),
     }
@@ -100,35 +108,29 @@ fn main() -> ExitCode {
             (Via::Keyboard, "shell_via_keyboard", "echo Typed ON the Keyboard", "Typed ON the Keyboard"),
             (Via::Serial, "shell_via_serial", "echo sent over serial", "sent over serial"),
         ] {
+            boots.push(Boot::new(name, &options.iso, firmware, Expect::Shell { via, command, output }));
+        }
+    }
+    // Boot media: the real kernel, to its idle loop, from the ISO as a CD,
+    // a hard disk and a USB stick, and from `make hdd`'s disk image as a
+    // hard disk, on both firmwares.
+    for image in [&options.iso, &options.hdd] {
+        if let Err(log) = build::check_bios_installed(image) {
+            tally.fail(&format!("image  {}", image.display()), &log);
+        }
+    }
+    for firmware in Firmware::ALL {
+        let media = Medium::ALL.map(|medium| ("kernel_reaches_idle", &options.iso, medium));
+        for (name, image, medium) in
+            media.into_iter().chain([("hdd_reaches_idle", &options.hdd, Medium::Disk)])
+        {
             boots.push(Boot {
-                name: name.into(),
-                iso: options.iso.clone(),
-                firmware,
-                medium: Medium::Cd,
-                qemu_args: Vec::new(),
-                expect: Expect::Shell { via, command, output },
+                medium,
+                ..Boot::new(name, image, firmware, Expect::SerialLines(vec![IDLE_LINE.into()]))
             });
         }
     }
     boots.extend(scripted_boots(&options.iso));
-    let mut product = vec![(Firmware::Bios, Medium::Cd), (Firmware::Uefi, Medium::Cd)];
-    product.push((Firmware::Uefi, Medium::UsbStick));
-    if qemu::bios_installed(&options.iso) {
-        product.push((Firmware::Bios, Medium::UsbStick));
-    } else {
-        println!(
-            "note: {} is not bios-installed, so BIOS boot from USB is not tested",
-            options.iso.display()
-        );
-    }
-    boots.extend(product.into_iter().map(|(firmware, medium)| Boot {
-        name: "kernel_reaches_idle".into(),
-        iso: options.iso.clone(),
-        firmware,
-        medium,
-        qemu_args: Vec::new(),
-        expect: Expect::SerialLines(vec![IDLE_LINE.into()]),
-    }));
     if let Some(filter) = &options.filter {
         boots.retain(|boot| boot.name.contains(filter.as_str()));
     }
@@ -136,7 +138,7 @@ fn main() -> ExitCode {
     // parallel slots finish together.
     boots.sort_by_key(|boot| boot.firmware != Firmware::Uefi);
 
-    run_boots(boots, &options, &mut tally);
+    run_boots(boots, &options, |boot, outcome| tally.add_boot(boot, outcome));
     println!("{} passed, {} failed", tally.passed, tally.failed);
     if tally.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
@@ -145,14 +147,7 @@ fn main() -> ExitCode {
 /// an NMI and then a machine check (injected through the monitor), garbage
 /// on the serial line, and a reboot that must reset the machine.
 fn scripted_boots(iso: &Path) -> Vec<Boot> {
-    let boot = |name: &str, steps| Boot {
-        name: name.into(),
-        iso: iso.to_path_buf(),
-        firmware: Firmware::Bios,
-        medium: Medium::Cd,
-        qemu_args: Vec::new(),
-        expect: Expect::Script(steps),
-    };
+    let boot = |name: &str, steps| Boot::new(name, iso, Firmware::Bios, Expect::Script(steps));
     vec![
         boot(
             "nmi_then_machine_check",
@@ -192,9 +187,35 @@ fn scripted_boots(iso: &Path) -> Vec<Boot> {
     ]
 }
 
-/// Boots in parallel (QEMU under TCG keeps one core busy per boot) and prints
-/// each result as it arrives.
-fn run_boots(boots: Vec<Boot>, options: &Options, tally: &mut Tally) {
+/// The real kernel, up to its shell, on every combination of firmware,
+/// machine, memory and medium; prints each result, then the table.
+fn test_matrix(options: &Options) -> ExitCode {
+    let mut tally = Tally::default();
+    let mut table = matrix::Table::default();
+    for image in [&options.iso, &options.hdd] {
+        if let Err(log) = build::check_bios_installed(image) {
+            tally.fail(&format!("image  {}", image.display()), &log);
+        }
+    }
+    let expect = || Expect::SerialLines(vec![IDLE_LINE.into(), PROMPT_LINE.into()]);
+    let mut boots = matrix::boots(&options.iso, &options.hdd, expect);
+    if let Some(filter) = &options.filter {
+        boots.retain(|boot| boot.name.contains(filter.as_str()));
+    }
+    boots.sort_by_key(|boot| boot.firmware != Firmware::Uefi);
+    run_boots(boots, options, |boot, outcome| {
+        tally.add_boot(boot, outcome);
+        table.record(boot, outcome);
+    });
+    println!("\nWhat reached the shell (\"{IDLE_LINE}\", then the prompt, on serial):\n");
+    print!("{}", table.render());
+    println!("\n{} passed, {} failed", tally.passed, tally.failed);
+    if tally.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// Boots in parallel (QEMU under TCG keeps one core busy per boot) and hands
+/// each result to `report` as it arrives.
+fn run_boots(boots: Vec<Boot>, options: &Options, mut report: impl FnMut(&Boot, &Outcome)) {
     let count = boots.len();
     let queue = Arc::new(Mutex::new(VecDeque::from(boots)));
     let (results, received) = mpsc::channel();
@@ -219,7 +240,7 @@ fn run_boots(boots: Vec<Boot>, options: &Options, tally: &mut Tally) {
         }
         drop(results);
         for (boot, outcome) in received {
-            tally.add_boot(&boot, &outcome);
+            report(&boot, &outcome);
         }
     });
 }
@@ -250,7 +271,7 @@ impl Tally {
     fn add_boot(&mut self, boot: &Boot, outcome: &Outcome) {
         let status = if outcome.passed { "PASS" } else { "FAIL" };
         println!(
-            "{status}  {:<4} {:<3}  {:<27} {:>5.1}s  {}",
+            "{status}  {:<4} {:<4} {:<27} {:>5.1}s  {}",
             boot.firmware.name(),
             boot.medium.name(),
             boot.name,
@@ -286,19 +307,22 @@ fn print_tail(log: &str) {
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
-    let (mut iso, mut kernel, mut code, mut vars) = (None, None, None, None);
+    let (mut iso, mut hdd, mut kernel, mut code, mut vars) = (None, None, None, None, None);
     let mut accel = "tcg".to_string();
     let mut filter = None;
+    let mut matrix = false;
     let mut jobs = thread::available_parallelism().map_or(1, |n| n.get());
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--iso" => iso = Some(PathBuf::from(value()?)),
+            "--hdd" => hdd = Some(PathBuf::from(value()?)),
             "--kernel" => kernel = Some(PathBuf::from(value()?)),
             "--ovmf-code" => code = Some(PathBuf::from(value()?)),
             "--ovmf-vars" => vars = Some(PathBuf::from(value()?)),
             "--accel" => accel = value()?,
             "--filter" => filter = Some(value()?).filter(|f| !f.is_empty()),
+            "--matrix" => matrix = true,
             "--jobs" => {
                 jobs = value()?.parse().map_err(|_| "--jobs takes a positive number")?;
                 jobs = jobs.max(1);
@@ -308,6 +332,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
     }
     Ok(Options {
         iso: iso.ok_or("--iso is required")?,
+        hdd: hdd.ok_or("--hdd is required")?,
         kernel: kernel.ok_or("--kernel is required")?,
         qemu: qemu::Settings {
             accel,
@@ -316,6 +341,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         },
         filter,
         jobs,
+        matrix,
     })
 }
 

@@ -56,28 +56,54 @@ impl Firmware {
     }
 
     /// Generous: a healthy boot takes about 1 s (BIOS) or 5 s (UEFI) under
-    /// TCG, so only a hang runs into these.
+    /// TCG, the console stress test (`many_lines`) about 20 s more, and up
+    /// to twice that when the two cores are shared with other work, so only
+    /// a hang runs into these.
     fn deadline(self) -> Duration {
         match self {
-            Self::Bios => Duration::from_secs(30),
-            Self::Uefi => Duration::from_secs(60),
+            Self::Bios => Duration::from_secs(60),
+            Self::Uefi => Duration::from_secs(90),
         }
     }
 }
 
-/// How the image is attached: as a CD (El Torito) or as a USB stick, which is
-/// how the same image boots a real machine once written to one.
+/// How the image is attached: as a CD (El Torito), as a hard disk (IDE, or
+/// AHCI on q35), or as a USB stick, which is how an image boots a real
+/// machine once written to one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Medium {
     Cd,
+    Disk,
     UsbStick,
 }
 
 impl Medium {
+    pub const ALL: [Medium; 3] = [Medium::Cd, Medium::Disk, Medium::UsbStick];
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Cd => "cd",
+            Self::Disk => "disk",
             Self::UsbStick => "usb",
+        }
+    }
+}
+
+/// QEMU's machine model: the default `pc` (i440FX, IDE) or `q35` (ICH9,
+/// AHCI, PCI Express), which is closer to today's PCs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Machine {
+    Pc,
+    Q35,
+}
+
+impl Machine {
+    pub const ALL: [Machine; 2] = [Machine::Pc, Machine::Q35];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pc => "pc",
+            Self::Q35 => "q35",
         }
     }
 }
@@ -129,12 +155,33 @@ pub const SHELL_READY: &str = "Type 'help' for the commands.";
 
 pub struct Boot {
     pub name: String,
-    pub iso: PathBuf,
+    /// A bootable image: an ISO or the raw disk image.
+    pub image: PathBuf,
     pub firmware: Firmware,
     pub medium: Medium,
+    pub machine: Machine,
+    /// Guest memory, in QEMU's notation (`256M`, `4G`).
+    pub memory: &'static str,
     /// Extra QEMU arguments (`-vga cirrus`, say).
     pub qemu_args: Vec<String>,
     pub expect: Expect,
+}
+
+impl Boot {
+    /// `image` booted as a CD on QEMU's default machine with 256 MiB; other
+    /// settings go in with struct update syntax.
+    pub fn new(name: impl Into<String>, image: &Path, firmware: Firmware, expect: Expect) -> Self {
+        Self {
+            name: name.into(),
+            image: image.to_path_buf(),
+            firmware,
+            medium: Medium::Cd,
+            machine: Machine::Pc,
+            memory: "256M",
+            qemu_args: Vec::new(),
+            expect,
+        }
+    }
 }
 
 pub struct Outcome {
@@ -180,16 +227,22 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
     command
         // No network card: the firmware would load its boot ROM for nothing
         // (a second and more per UEFI boot under emulation).
-        .args(["-m", "256M", "-accel", &settings.accel, "-nic", "none"])
+        .args(["-m", boot.memory, "-accel", &settings.accel, "-nic", "none"])
         .args(["-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         .args(&boot.qemu_args);
+    if boot.machine == Machine::Q35 {
+        command.args(["-machine", "q35"]);
+    }
+    // snapshot=on: the image is never written, and boots may share it.
+    let drive = |attach: &str| format!("{attach},format=raw,snapshot=on,file={}", boot.image.display());
     match boot.medium {
-        Medium::Cd => command.args(["-boot", "d", "-cdrom"]).arg(&boot.iso),
+        Medium::Cd => command.args(["-boot", "d", "-cdrom"]).arg(&boot.image),
+        Medium::Disk => command.arg("-drive").arg(drive("if=ide,index=0,media=disk")),
         Medium::UsbStick => command
             .args(["-device", "qemu-xhci", "-device", "usb-storage,drive=stick"])
             .arg("-drive")
-            .arg(format!("if=none,id=stick,format=raw,snapshot=on,file={}", boot.iso.display())),
+            .arg(drive("if=none,id=stick")),
     };
     if boot.firmware == Firmware::Uefi {
         fs::copy(&settings.ovmf_vars, vars)
@@ -218,6 +271,7 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
     let mut stdin = child.stdin.take();
     let mut typed = false;
     let mut script = Script::default();
+    let mut last_panic_check = Instant::now();
     let verdict = loop {
         if let Expect::Shell { via, command, output } = boot.expect {
             if !typed && serial.contains(SHELL_READY) && serial.contains(boot.firmware.banner()) {
@@ -235,6 +289,16 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
                 let checked = check_screen_line(&qmp_socket, output);
                 stop(&mut child);
                 break checked;
+            }
+        }
+        // OVMF's console sends each character with its own cursor escape,
+        // so Limine's messages are readable only once those are removed;
+        // that is done a few times a second, not on every poll.
+        if last_panic_check.elapsed() > Duration::from_millis(250) {
+            last_panic_check = Instant::now();
+            if let Some(panic) = limine_panic(&strip_escapes(&serial.text())) {
+                stop(&mut child);
+                break Err(panic);
             }
         }
         if let Expect::SerialLines(lines) = &boot.expect
@@ -356,6 +420,22 @@ impl Script {
     }
 }
 
+/// What Limine prints last when it panics, after `PANIC: ` and the reason
+/// (the kernel never prints it).
+const LIMINE_HALTED: &str = "System halted.";
+
+/// Limine's panic message, once it has halted: the boot cannot go on, so
+/// there is no point in waiting for the deadline.
+fn limine_panic(serial: &str) -> Option<String> {
+    if !serial.contains(LIMINE_HALTED) {
+        return None;
+    }
+    let (_, after) = serial.split_once("PANIC: ")?;
+    let reason = after.lines().next().unwrap_or("");
+    let reason = reason.split("Stacktrace:").next().unwrap_or(reason).trim();
+    Some(format!("Limine panicked: {reason}"))
+}
+
 fn judge_exit(status: ExitStatus, expect: &Expect) -> Result<String, String> {
     match (status.code(), expect) {
         (Some(EXIT_SUCCESS), Expect::ExitSuccess) => Ok("test kernel reported success".into()),
@@ -364,14 +444,6 @@ fn judge_exit(status: ExitStatus, expect: &Expect) -> Result<String, String> {
         (Some(code), _) => Err(format!("QEMU exited with code {code}")),
         (None, _) => Err("QEMU was killed by a signal".into()),
     }
-}
-
-/// Whether `limine bios-install` has put Limine's boot sector (OEM name
-/// "LIMINE") into the image's MBR, without which BIOS cannot boot it as a disk.
-pub fn bios_installed(iso: &Path) -> bool {
-    let mut sector = [0u8; 11];
-    fs::File::open(iso).and_then(|mut file| file.read_exact(&mut sector)).is_ok()
-        && &sector[3..9] == b"LIMINE"
 }
 
 fn stop(child: &mut Child) {
@@ -662,6 +734,18 @@ mod tests {
     fn escapes_and_carriage_returns_are_removed() {
         let raw = "\x1b[2J\x1b[01;01HBdsDxe: loading\r\n\x1b[=3h[INFO ] boot: ok\x1b[0m\r\n";
         assert_eq!(strip_escapes(raw), "BdsDxe: loading\n[INFO ] boot: ok\n");
+    }
+
+    #[test]
+    fn a_limine_panic_is_recognised_once_limine_halts() {
+        let serial = "BdsDxe: starting Boot0001\nPANIC: High memory allocator: Out of memoryStacktrace:  \
+            [0x22f6b2d] <panic+0x9d>  [0x22ea0a7] <uefi_entry+0xf7>End of trace. System halted.";
+        assert_eq!(
+            limine_panic(serial).as_deref(),
+            Some("Limine panicked: High memory allocator: Out of memory")
+        );
+        assert_eq!(limine_panic("PANIC: still printing the stack trace"), None);
+        assert_eq!(limine_panic("KERNEL PANIC at src/main.rs:1: x\nCPU halted."), None);
     }
 
     #[test]
