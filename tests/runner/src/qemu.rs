@@ -392,7 +392,7 @@ impl Script {
                         return Ok(false);
                     };
                     self.consumed += at + line.len();
-                    self.summary = format!("saw \"{line}\"");
+                    self.summary = format!("saw {:?}", line.trim());
                 }
                 Step::Type(via, command) => type_command(*via, command, socket, stdin.as_deref_mut())?,
                 Step::SerialBytes(bytes) => {
