@@ -67,8 +67,8 @@ impl Controller for Pics {
         "8259 PIC"
     }
 
-    fn lines(&self) -> u8 {
-        16
+    fn has_line(&self, line: u8) -> bool {
+        line < 16
     }
 
     fn unmask(&self, line: u8) {
