@@ -3,9 +3,11 @@
 //! line through [`crate::arch::interrupts::register`].
 
 pub mod acpi;
+pub mod hpet;
 pub mod pci;
 pub mod pic;
 pub mod pit;
+pub mod pm_timer;
 pub mod ps2;
 pub mod uart;
 pub mod vga;
