@@ -1,9 +1,14 @@
 //! Device drivers: one module per device of the PC platform. Each owns its
 //! ports (named once, at its top) and its state, and claims its interrupt
-//! line through [`crate::arch::interrupts::register`].
+//! line through [`crate::arch::interrupts::register`]. This module chooses
+//! between the devices: which controller delivers interrupts, and (through
+//! [`clock`]) what keeps time.
 
 pub mod acpi;
+pub mod clock;
 pub mod hpet;
+pub mod ioapic;
+pub mod lapic;
 pub mod pci;
 pub mod pic;
 pub mod pit;
@@ -14,27 +19,60 @@ pub mod vga;
 
 use crate::arch::{self, interrupts};
 use crate::boot::BootInfo;
+use alloc::{format, string::String};
 
-/// Reads the ACPI tables, installs the interrupt controller, lets each
-/// device claim its line, and enables interrupts. Then runs the firmware's
-/// AML, which may wait on the clock, for the sleep type that powering off
-/// needs. A device whose line cannot be had is logged and left out; the
-/// rest still work.
+/// Reads the ACPI tables, installs the interrupt controller (the I/O APIC
+/// and local APIC when the MADT describes them, unless `irq=legacy`; the
+/// 8259s otherwise), sets up the clock and timer, lets each device claim its
+/// line and enables interrupts. Then runs the firmware's AML, which may wait
+/// on the clock, for the sleep type that powering off needs. Whatever is
+/// missing is logged and left out; the rest still works.
 pub fn init(info: &BootInfo) {
-    if let Err(error) = acpi::init(info) {
-        log::warn!("ACPI: none: {error}");
-    }
-    pic::init();
-    let claims =
-        [("timer (PIT)", pit::init()), ("PS/2 keyboard", ps2::init()), ("COM1", uart::enable_receive())];
+    let acpi = acpi::init(info).map_err(|error| log::warn!("ACPI: none: {error}")).ok();
+    let local_apic = install_controller(info, acpi);
+    clock::init(info, acpi, local_apic);
+    let claims = [("PS/2 keyboard", ps2::init()), ("COM1", uart::enable_receive())];
     for (device, claim) in claims {
         if let Err(error) = claim {
             log::error!("{device}: no interrupts: {error}");
         }
     }
     arch::enable_interrupts();
-    log::info!("interrupts through the {}, timer at {} Hz", interrupts::controller_name(), pit::HZ);
+    log::info!("interrupts through the {}", interrupts::controller_name());
     acpi::find_sleep_type();
+}
+
+/// Installs the I/O APIC with the local APIC when the MADT describes them
+/// (returns true), else the 8259 pair; says why on the legacy path.
+fn install_controller(info: &BootInfo, acpi: Option<&acpi::Acpi>) -> bool {
+    let why_legacy: String = match (info.option("irq"), acpi) {
+        (Some("legacy"), _) => "irq=legacy on the command line".into(),
+        (_, None) => "there are no ACPI tables".into(),
+        (_, Some(acpi)) => match &acpi.madt {
+            Err(why) => why.clone(),
+            Ok(madt) => match use_apic(madt) {
+                Ok(()) => return true,
+                Err(why) => why,
+            },
+        },
+    };
+    if let Some(other) = info.option("irq").filter(|&irq| irq != "legacy" && irq != "apic") {
+        log::warn!("ignoring irq={other} (expected apic or legacy)");
+    }
+    log::warn!("interrupts through the 8259 PICs: {why_legacy}");
+    pic::init();
+    false
+}
+
+/// The local APIC on, the 8259s remapped and masked, the I/O APICs routing
+/// the ISA lines: or why not, with nothing changed.
+fn use_apic(madt: &acpi::Madt) -> Result<(), String> {
+    let io_apics = ioapic::prepare(madt).map_err(|error| format!("I/O APIC: {error}"))?;
+    lapic::init(madt.local_apic_address, &madt.cpus, &madt.local_nmis)
+        .map_err(|error| format!("local APIC: {error}"))?;
+    pic::disable();
+    io_apics.install(&madt.nmi_sources);
+    Ok(())
 }
 
 /// Restarts the machine: the FADT's reset register, then the keyboard
