@@ -109,6 +109,11 @@ fn main() -> ExitCode {
             });
         }
     }
+    // Modern and old PCs: interrupt paths, clocks, timers, power.
+    match qemu::platform::boots(&options.kernel) {
+        Ok(machines) => boots.extend(machines),
+        Err(log) => tally.fail("image  machines", &log),
+    }
     let mut product = vec![(Firmware::Bios, Medium::Cd), (Firmware::Uefi, Medium::Cd)];
     product.push((Firmware::Uefi, Medium::UsbStick));
     if qemu::bios_installed(&options.iso) {

@@ -1,6 +1,8 @@
 //! One boot of one ISO in QEMU, with a deadline, judged from its exit code
 //! (isa-debug-exit) or from a line on its serial output.
 
+pub mod platform;
+
 use crate::seconds_since;
 use kernel::console::color::{DEFAULT_BG, DEFAULT_FG};
 use kernel::console::framebuffer::{CELL_HEIGHT, CELL_WIDTH, blend, glyph};
@@ -97,6 +99,8 @@ pub enum Expect {
     /// `output` must appear as a line on serial and, drawn with the font, on
     /// the screen.
     Shell { via: Via, command: &'static str, output: &'static str },
+    /// The checks of a whole machine ([`platform`]), in turn.
+    Machine(platform::Machine),
 }
 
 /// How the runner types into the kernel.
@@ -185,7 +189,7 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
             .arg(pflash(1, vars, false));
     }
     let qmp_socket = std::env::temp_dir().join(format!("ember-qmp-{}-{}.sock", std::process::id(), unique()));
-    if let Expect::VgaTextLine(_) | Expect::Shell { .. } = boot.expect {
+    if let Expect::VgaTextLine(_) | Expect::Shell { .. } | Expect::Machine(_) = boot.expect {
         command.arg("-qmp").arg(format!("unix:{},server=on,wait=off", qmp_socket.display()));
     }
     let mut child = command
@@ -202,6 +206,18 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
     let mut stdin = child.stdin.take();
     let mut typed = false;
     let verdict = loop {
+        if let Expect::Machine(machine) = &boot.expect {
+            let firmware = boot.firmware;
+            let stdin = stdin.as_mut();
+            let mut session = platform::Session {
+                child: &mut child,
+                serial: &serial,
+                stdin,
+                qmp_socket: &qmp_socket,
+                firmware,
+            };
+            break platform::check(machine, &mut session);
+        }
         if let Expect::Shell { via, command, output } = boot.expect {
             if !typed && serial.contains(SHELL_READY) && serial.contains(boot.firmware.banner()) {
                 typed = true;
