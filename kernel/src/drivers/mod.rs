@@ -28,9 +28,9 @@ use alloc::{format, string::String};
 /// on the clock, for the sleep type that powering off needs. Whatever is
 /// missing is logged and left out; the rest still works.
 pub fn init(info: &BootInfo) {
-    let acpi = acpi::init(info).map_err(|error| log::warn!("ACPI: none: {error}")).ok();
-    let local_apic = install_controller(info, acpi);
-    clock::init(info, acpi, local_apic);
+    let acpi = acpi::init(info);
+    let local_apic = install_controller(info, &acpi);
+    clock::init(info, acpi.ok(), local_apic);
     let claims = [("PS/2 keyboard", ps2::init()), ("COM1", uart::enable_receive())];
     for (device, claim) in claims {
         if let Err(error) = claim {
@@ -43,12 +43,12 @@ pub fn init(info: &BootInfo) {
 }
 
 /// Installs the I/O APIC with the local APIC when the MADT describes them
-/// (returns true), else the 8259 pair; says why on the legacy path.
-fn install_controller(info: &BootInfo, acpi: Option<&acpi::Acpi>) -> bool {
+/// (returns true), else the 8259 pair, saying why in one line.
+fn install_controller(info: &BootInfo, acpi: &Result<&acpi::Acpi, acpi::Error>) -> bool {
     let why_legacy: String = match (info.option("irq"), acpi) {
         (Some("legacy"), _) => "irq=legacy on the command line".into(),
-        (_, None) => "there are no ACPI tables".into(),
-        (_, Some(acpi)) => match &acpi.madt {
+        (_, Err(error)) => format!("no ACPI tables: {error}"),
+        (_, Ok(acpi)) => match &acpi.madt {
             Err(why) => why.clone(),
             Ok(madt) => match use_apic(madt) {
                 Ok(()) => return true,
