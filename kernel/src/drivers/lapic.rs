@@ -97,7 +97,8 @@ pub fn init(physical_base: u64, cpus: &[Cpu], nmis: &[LocalNmi]) -> Result<(), E
     };
     // SAFETY: enabling the local APIC, in x2APIC mode only where the CPU has
     // it; going from xAPIC (or disabled) to x2APIC with both bits set is a
-    // transition the SDM allows. Its LVT entries start masked.
+    // transition the SDM allows. Interrupts stay off until its LVT entries
+    // are set below.
     unsafe { Msr::new(IA32_APIC_BASE).write(enabled) };
     MODE.call_once(|| mode);
     let id = id();

@@ -65,7 +65,8 @@ fn install_controller(info: &BootInfo, acpi: &Result<&acpi::Acpi, acpi::Error>) 
 }
 
 /// The local APIC on, the 8259s remapped and masked, the I/O APICs routing
-/// the ISA lines: or why not, with nothing changed.
+/// the ISA lines: or why not, with the 8259s and the local APIC as they were
+/// (the I/O APICs' inputs may be masked by then, which the 8259s never use).
 fn use_apic(madt: &acpi::Madt) -> Result<(), String> {
     let io_apics = ioapic::prepare(madt).map_err(|error| format!("I/O APIC: {error}"))?;
     lapic::init(madt.local_apic_address, &madt.cpus, &madt.local_nmis)
