@@ -262,6 +262,17 @@ fn check_madt_entries(table: &PhysicalMapping<Host, MadtTable>) -> Result<(), St
     // checksum check just read.
     let bytes = unsafe { core::slice::from_raw_parts(table.virtual_start.as_ptr().cast::<u8>(), length) };
     let entries = bytes.get(size_of::<MadtTable>()..).ok_or("the MADT is shorter than its header")?;
+    check_entry_lengths(entries)?;
+    let names_a_cpu = table
+        .get()
+        .entries()
+        .any(|entry| matches!(entry, MadtEntry::LocalApic(_) | MadtEntry::LocalX2Apic(_)));
+    if names_a_cpu { Ok(()) } else { Err("the MADT names no local APIC".into()) }
+}
+
+/// Checks that MADT entries (type, length, body) follow each other to the
+/// end of `entries` exactly, each at least as long as its two header bytes.
+fn check_entry_lengths(entries: &[u8]) -> Result<(), String> {
     let mut at = 0;
     while at < entries.len() {
         match entries.get(at + 1) {
@@ -269,11 +280,7 @@ fn check_madt_entries(table: &PhysicalMapping<Host, MadtTable>) -> Result<(), St
             _ => return Err(format!("the MADT's entry at offset {at} has a bad length")),
         }
     }
-    let names_a_cpu = table
-        .get()
-        .entries()
-        .any(|entry| matches!(entry, MadtEntry::LocalApic(_) | MadtEntry::LocalX2Apic(_)));
-    if names_a_cpu { Ok(()) } else { Err("the MADT names no local APIC".into()) }
+    Ok(())
 }
 
 fn polarity(polarity: model::Polarity) -> Polarity {
@@ -450,5 +457,32 @@ impl fmt::Display for Fadt {
             writeln!(f, "  PM1b control: {pm1b}")?;
         }
         writeln!(f, "  SCI on IRQ {}; SMI command port {:#x}", self.sci_irq, self.smi_command)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn madt_entries_must_tile_the_table() {
+        // A local APIC (8 bytes), an I/O APIC (12) and an override (10).
+        let mut entries = [0u8; 30];
+        entries[1] = 8;
+        entries[8 + 1] = 12;
+        entries[20 + 1] = 10;
+        assert_eq!(check_entry_lengths(&entries), Ok(()));
+        assert_eq!(check_entry_lengths(&[]), Ok(()));
+        let mut zero = entries;
+        zero[8 + 1] = 0;
+        assert!(
+            check_entry_lengths(&zero).unwrap_err().contains("offset 8"),
+            "a zero length would never advance"
+        );
+        let mut past_end = entries;
+        past_end[20 + 1] = 11;
+        assert!(check_entry_lengths(&past_end).is_err());
+        assert!(check_entry_lengths(&entries[..29]).is_err(), "a cut-off last entry");
+        assert!(check_entry_lengths(&[0]).is_err(), "no room for the length byte");
     }
 }
