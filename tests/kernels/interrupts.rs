@@ -55,12 +55,15 @@ fn a_breakpoint_under_the_console_locks_returns() {
     ));
 }
 
+/// The wait is measured on the clock, which is not a count of ticks: an
+/// emulator that falls behind (a busy host) drops ticks, so a few may be
+/// missing, but never more than the wait's length allows.
 #[test_case]
 fn the_timer_ticks_at_about_1000_hz() {
     let (ticks, uptime) = (time::ticks(), time::uptime());
     time::busy_wait(Duration::from_millis(50));
     let elapsed = time::ticks() - ticks;
-    assert!((50..60).contains(&elapsed), "{elapsed} ticks in a 50 ms wait");
+    assert!((40..60).contains(&elapsed), "{elapsed} ticks in a 50 ms wait");
     assert!(time::uptime() - uptime >= Duration::from_millis(50));
 }
 
@@ -82,7 +85,7 @@ fn flag_waker() -> Waker {
 
 #[test_case]
 fn an_async_sleep_is_woken_by_the_timer() {
-    let start = time::ticks();
+    let start = time::uptime();
     let waker = flag_waker();
     let mut context = Context::from_waker(&waker);
     let mut sleep = pin!(time::sleep(Duration::from_millis(30)));
@@ -97,7 +100,7 @@ fn an_async_sleep_is_woken_by_the_timer() {
             hlt();
         }
     }
-    assert!(time::ticks() - start >= 30);
+    assert!(time::uptime() - start >= Duration::from_millis(30));
     assert!(polls <= 3, "polled {polls} times: the sleep was not woken by its deadline");
 }
 
