@@ -107,6 +107,7 @@ setup:
 	ovmf=""; for pair in $(OVMF_PAIRS); do [ -f "$${pair%%:*}" ] && ovmf=yes; done; \
 	[ -n "$$ovmf$(OVMF_CODE)" ] || missing="$$missing ovmf"; \
 	command -v cc >/dev/null || missing="$$missing gcc libc6-dev"; \
+	command -v objcopy >/dev/null || missing="$$missing binutils"; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	command -v rustup >/dev/null || command -v curl >/dev/null || missing="$$missing curl ca-certificates"; \
 	if [ -n "$$missing" ]; then \
@@ -206,12 +207,14 @@ iso: kernel
 	@$(MAKE) image
 
 # Assembles $(ISO) from $(KERNEL_ELF) and $(LIMINE_CONF): a hybrid image that boots as a CD on
-# BIOS (El Torito) and UEFI, and, after `limine bios-install`, as a disk.
+# BIOS (El Torito) and UEFI, and, after `limine bios-install`, as a disk. The image gets the
+# kernel without its debug information (GDB reads that from $(KERNEL_ELF)): Limine reads the
+# whole file from the boot medium, and the debug information is over 90% of it.
 image: limine
 	@dir="$$(cat $(LIMINE_DIR_FILE))"; \
 	root="$(ISO).root"; \
 	rm -rf "$$root"; mkdir -p "$$root/boot/limine" "$$root/EFI/BOOT"; \
-	cp $(KERNEL_ELF) "$$root/boot/kernel"; \
+	objcopy --strip-debug $(KERNEL_ELF) "$$root/boot/kernel"; \
 	cp $(LIMINE_CONF) "$$root/boot/limine/limine.conf"; \
 	cp "$$dir/limine-bios.sys" "$$dir/limine-bios-cd.bin" "$$dir/limine-uefi-cd.bin" "$$root/boot/limine/"; \
 	cp "$$dir/BOOTX64.EFI" "$$root/EFI/BOOT/"; \

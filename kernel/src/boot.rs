@@ -14,7 +14,7 @@ use limine::{
     memory_map::{Entry, EntryType},
     request::{
         BootloaderInfoRequest, ExecutableFileRequest, FirmwareTypeRequest, FramebufferRequest, HhdmRequest,
-        MemoryMapRequest, RequestsEndMarker, RequestsStartMarker, StackSizeRequest,
+        MemoryMapRequest, RequestsEndMarker, RequestsStartMarker, RsdpRequest, StackSizeRequest,
     },
 };
 use spin::Once;
@@ -66,6 +66,10 @@ static FRAMEBUFFER: FramebufferRequest = FramebufferRequest::new();
 static EXECUTABLE_FILE: ExecutableFileRequest = ExecutableFileRequest::new();
 
 #[used]
+#[unsafe(link_section = ".limine_requests")]
+static RSDP: RsdpRequest = RsdpRequest::new();
+
+#[used]
 #[unsafe(link_section = ".limine_requests_end")]
 static REQUESTS_END: RequestsEndMarker = RequestsEndMarker::new();
 
@@ -85,6 +89,8 @@ pub struct BootInfo {
     map_len: usize,
     /// The first framebuffer, if the firmware set up a linear one.
     pub framebuffer: Option<Framebuffer>,
+    /// Physical address of the ACPI RSDP, if the firmware has ACPI tables.
+    pub rsdp: Option<u64>,
     cmdline: FixedStr<512>,
 }
 
@@ -98,7 +104,9 @@ pub enum RegionKind {
     BootloaderReclaimable,
     /// The kernel image and modules.
     Kernel,
-    /// Anything else: firmware, ACPI, the framebuffer, holes, bad RAM.
+    /// RAM holding the ACPI tables, or the firmware's ACPI storage (NVS).
+    Acpi,
+    /// Anything else: firmware, the framebuffer, holes, bad RAM.
     Reserved,
 }
 
@@ -122,6 +130,7 @@ impl From<&Entry> for MemoryRegion {
             EntryType::USABLE => RegionKind::Usable,
             EntryType::BOOTLOADER_RECLAIMABLE => RegionKind::BootloaderReclaimable,
             EntryType::EXECUTABLE_AND_MODULES => RegionKind::Kernel,
+            EntryType::ACPI_RECLAIMABLE | EntryType::ACPI_NVS => RegionKind::Acpi,
             _ => RegionKind::Reserved,
         };
         MemoryRegion { base: entry.base, length: entry.length, kind }
@@ -226,6 +235,9 @@ struct Answers {
     hhdm_offset: Option<u64>,
     memory_map: Option<&'static [&'static Entry]>,
     framebuffer: Option<Framebuffer>,
+    /// The RSDP's address as Limine gives it: inside the HHDM under base
+    /// revisions before 3 (as here), physical from revision 3 on.
+    rsdp: Option<u64>,
     cmdline: Option<&'static str>,
 }
 
@@ -250,6 +262,7 @@ impl BootInfo {
             map,
             map_len: memory_map.len().min(MAX_MAP_ENTRIES),
             framebuffer: answers.framebuffer,
+            rsdp: answers.rsdp.map(|address| address.checked_sub(hhdm_offset).unwrap_or(address)),
             cmdline: FixedStr::of(answers.cmdline.unwrap_or("")),
         })
     }
@@ -314,6 +327,7 @@ impl fmt::Debug for BootInfo {
             .field("hhdm_offset", &format_args!("{:#x}", self.hhdm_offset))
             .field("memory_map_entries", &self.map_len)
             .field("framebuffer", &self.framebuffer)
+            .field("rsdp", &self.rsdp)
             .field("cmdline", &self.cmdline())
             .finish()
     }
@@ -388,6 +402,7 @@ fn read_answers() -> Answers {
             green: ColorMask { size: fb.green_mask_size(), shift: fb.green_mask_shift() },
             blue: ColorMask { size: fb.blue_mask_size(), shift: fb.blue_mask_shift() },
         }),
+        rsdp: RSDP.get_response().map(|r| r.address() as u64),
         // Limine 8 passes the entry's `cmdline:` as the kernel file's string.
         cmdline: EXECUTABLE_FILE.get_response().and_then(|r| r.file().string().to_str().ok()),
     }
@@ -415,6 +430,7 @@ mod tests {
             hhdm_offset: Some(0xffff_8000_0000_0000),
             memory_map: Some(map),
             framebuffer: None,
+            rsdp: None,
             cmdline: None,
         }
     }
@@ -444,6 +460,15 @@ mod tests {
         assert_eq!(BootInfo::from_answers(no_map).unwrap_err(), BootError::NoMemoryMap);
         let empty_map = Answers { memory_map: Some(&[]), ..good_answers() };
         assert_eq!(BootInfo::from_answers(empty_map).unwrap_err(), BootError::EmptyMemoryMap);
+    }
+
+    #[test]
+    fn the_rsdp_address_becomes_physical() {
+        let in_hhdm = Answers { rsdp: Some(0xffff_8000_000f_52a0), ..good_answers() };
+        assert_eq!(BootInfo::from_answers(in_hhdm).unwrap().rsdp, Some(0xf_52a0));
+        let physical = Answers { rsdp: Some(0x7fb7_e014), ..good_answers() };
+        assert_eq!(BootInfo::from_answers(physical).unwrap().rsdp, Some(0x7fb7_e014));
+        assert_eq!(BootInfo::from_answers(good_answers()).unwrap().rsdp, None);
     }
 
     #[test]

@@ -40,6 +40,6 @@ pub fn init() -> &'static boot::BootInfo {
     console::init_screen(info);
     info.log_banner();
     mem::init(info);
-    drivers::init();
+    drivers::init(info);
     info
 }

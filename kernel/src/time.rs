@@ -1,9 +1,13 @@
-//! The kernel's clock: a count of timer ticks, the uptime it adds up to,
-//! and sleepers: busy ones ([`busy_wait`]) and async ones ([`sleep`]), which
-//! the executor wakes once their tick has come.
+//! The kernel's clock: a free-running counter, or the timer's ticks, and
+//! sleepers: busy ones ([`busy_wait`]) and async ones ([`sleep`]), which
+//! the executor wakes once their deadline has come.
 //!
-//! Whatever device ticks (the PIT today) calls [`start`] with its period and
-//! then [`tick`] from its interrupt handler; nothing here knows the device.
+//! The platform code declares the clock's counter with [`set_counter`] (the
+//! TSC, the HPET, the ACPI PM timer); without one the clock counts the
+//! timer's ticks. Whatever device ticks calls [`start`] with its period and
+//! then [`tick`] from its interrupt handler; each tick wakes the CPU, and
+//! the executor then wakes the sleepers whose deadlines, read on the clock,
+//! have come. Nothing here knows a device.
 
 use alloc::collections::BTreeMap;
 use core::future::Future;
@@ -11,7 +15,7 @@ use core::pin::Pin;
 use core::sync::atomic::{AtomicU64, Ordering};
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
-use spin::Mutex;
+use spin::{Mutex, Once};
 
 static TICKS: AtomicU64 = AtomicU64::new(0);
 /// The tick period in femtoseconds (exact enough for any divided clock); 0
@@ -19,6 +23,23 @@ static TICKS: AtomicU64 = AtomicU64::new(0);
 static PERIOD_FS: AtomicU64 = AtomicU64::new(0);
 
 const FS_PER_NS: u128 = 1_000_000;
+const NS_PER_S: u128 = 1_000_000_000;
+
+/// A free-running counter of known frequency: the clock, when there is one.
+struct Counter {
+    read: fn() -> u64,
+    hz: u64,
+    /// Its value when it became the clock: uptime 0.
+    origin: u64,
+}
+
+static COUNTER: Once<Counter> = Once::new();
+
+/// Makes the counter that `read` returns, `hz` counts per second and never
+/// wrapping, the clock. Uptime counts from here.
+pub fn set_counter(read: fn() -> u64, hz: u64) {
+    COUNTER.call_once(|| Counter { read, hz: hz.max(1), origin: read() });
+}
 
 /// Declares the tick period; the timer's driver calls this once, before its
 /// first tick.
@@ -31,22 +52,55 @@ pub fn ticks() -> u64 {
     TICKS.load(Ordering::Relaxed)
 }
 
-/// Time since the timer started.
+/// Time since the clock started: on the counter, or from the ticks.
 pub fn uptime() -> Duration {
-    ticks_to_duration(ticks(), PERIOD_FS.load(Ordering::Relaxed))
+    match COUNTER.get() {
+        Some(counter) => counts_to_duration((counter.read)().wrapping_sub(counter.origin), counter.hz),
+        None => ticks_to_duration(ticks(), PERIOD_FS.load(Ordering::Relaxed)),
+    }
 }
 
 fn ticks_to_duration(ticks: u64, period_fs: u64) -> Duration {
     Duration::from_nanos((ticks as u128 * period_fs as u128 / FS_PER_NS) as u64)
 }
 
-/// Ticks that cover at least `duration`.
-fn ticks_for(duration: Duration, period_fs: u64) -> u64 {
-    (duration.as_nanos() * FS_PER_NS).div_ceil(period_fs.max(1) as u128) as u64
+fn counts_to_duration(counts: u64, hz: u64) -> Duration {
+    let nanos = counts as u128 * NS_PER_S / hz as u128;
+    Duration::new((nanos / NS_PER_S) as u64, (nanos % NS_PER_S) as u32)
 }
 
+/// A counter of `bits` bits (a PM timer's 24, an HPET's 32) widened to 64,
+/// for as long as it is read at least once per wrap-around: each reading
+/// adds what the counter advanced since the last one.
+#[derive(Debug, Clone, Copy)]
+pub struct Widened {
+    mask: u64,
+    last: u64,
+    total: u64,
+}
+
+impl Widened {
+    pub const fn new(bits: u32) -> Self {
+        Self { mask: if bits >= 64 { u64::MAX } else { (1 << bits) - 1 }, last: 0, total: 0 }
+    }
+
+    /// Takes a raw reading (only its low `bits` count) and returns the
+    /// widened count.
+    pub fn update(&mut self, raw: u64) -> u64 {
+        let raw = raw & self.mask;
+        self.total = self.total.wrapping_add(raw.wrapping_sub(self.last) & self.mask);
+        self.last = raw;
+        self.total
+    }
+}
+
+/// A deadline on the clock, in nanoseconds of uptime.
 fn deadline_after(duration: Duration) -> u64 {
-    ticks() + ticks_for(duration, PERIOD_FS.load(Ordering::Relaxed))
+    (uptime() + duration).as_nanos() as u64
+}
+
+fn now() -> u64 {
+    uptime().as_nanos() as u64
 }
 
 /// Waits `duration`, sleeping the CPU between ticks. Interrupts must be on:
@@ -57,7 +111,7 @@ pub fn busy_wait(duration: Duration) {
         "time::busy_wait with interrupts disabled would never return"
     );
     let deadline = deadline_after(duration);
-    while ticks() < deadline {
+    while now() < deadline {
         x86_64::instructions::hlt();
     }
 }
@@ -69,7 +123,8 @@ pub fn tick() {
     TICKS.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Sleeping tasks, by (deadline, sleep id), with their wakers. Only task
+/// Sleeping tasks, by (deadline in nanoseconds of uptime, sleep id), with
+/// their wakers. Only task
 /// context touches it (the executor and the sleeps themselves), so an
 /// ordinary lock will do and it may grow without bound.
 static SLEEPERS: Mutex<BTreeMap<(u64, u64), Waker>> = Mutex::new(BTreeMap::new());
@@ -79,13 +134,13 @@ static NEXT_DEADLINE: AtomicU64 = AtomicU64::new(u64::MAX);
 
 /// Whether a sleeper is due, so the executor must not halt before waking it.
 pub fn sleeper_due() -> bool {
-    NEXT_DEADLINE.load(Ordering::Acquire) <= ticks()
+    NEXT_DEADLINE.load(Ordering::Acquire) <= now()
 }
 
 /// Wakes every sleeper whose deadline has passed. The executor calls this
 /// each round, in task context.
 pub fn wake_due() {
-    let now = ticks();
+    let now = now();
     loop {
         let waker = {
             let mut sleepers = SLEEPERS.lock();
@@ -110,7 +165,7 @@ fn update_next_deadline(sleepers: &BTreeMap<(u64, u64), Waker>) {
 pub fn sleep(duration: Duration) -> Sleep {
     static NEXT_ID: AtomicU64 = AtomicU64::new(0);
     Sleep {
-        deadline: deadline_after(duration).max(ticks() + 1),
+        deadline: deadline_after(duration),
         id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         registered: false,
     }
@@ -127,7 +182,7 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context) -> Poll<()> {
-        if ticks() >= self.deadline {
+        if now() >= self.deadline {
             self.release();
             return Poll::Ready(());
         }
@@ -171,11 +226,24 @@ mod tests {
     }
 
     #[test]
-    fn waits_round_up_to_whole_ticks() {
-        assert_eq!(ticks_for(Duration::ZERO, PIT_PERIOD_FS), 0);
-        assert_eq!(ticks_for(Duration::from_nanos(1), PIT_PERIOD_FS), 1);
-        assert_eq!(ticks_for(Duration::from_millis(1), PIT_PERIOD_FS), 2);
-        let quarter = ticks_for(Duration::from_millis(250), PIT_PERIOD_FS);
-        assert!(ticks_to_duration(quarter, PIT_PERIOD_FS) >= Duration::from_millis(250));
+    fn counts_become_time_at_the_counters_frequency() {
+        assert_eq!(counts_to_duration(100_000_000, 100_000_000), Duration::from_secs(1));
+        assert_eq!(counts_to_duration(3_579_545 * 3, 3_579_545), Duration::from_secs(3));
+        assert_eq!(counts_to_duration(1000, 3_579_545), Duration::from_nanos(279_365), "rounded down");
+        let tsc = 2_893_412_000;
+        assert_eq!(counts_to_duration(tsc * 3600 * 24 * 365, tsc).as_secs(), 3600 * 24 * 365);
+        assert_eq!(counts_to_duration(1, 1_000_000_000), Duration::from_nanos(1));
+    }
+
+    #[test]
+    fn a_narrow_counter_widens_across_wrap_arounds() {
+        let mut pm = Widened::new(24);
+        assert_eq!(pm.update(0xff_fff0), 0xff_fff0);
+        assert_eq!(pm.update(0x00_0010), 0x100_0010, "wrapped once");
+        assert_eq!(pm.update(0x00_0010), 0x100_0010, "no time passed");
+        assert_eq!(pm.update(0xff_ffff_0000_0020), 0x100_0020, "high bits of a wider read are ignored");
+        let mut wide = Widened::new(64);
+        assert_eq!(wide.update(5), 5);
+        assert_eq!(wide.update(u64::MAX), u64::MAX);
     }
 }

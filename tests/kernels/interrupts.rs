@@ -1,6 +1,8 @@
 //! With interrupts on: breakpoints return, the timer ticks and wakes busy and
 //! async sleepers, keyboard bytes arrive through the interrupt, drivers'
-//! lines reach their handlers, and an unclaimed interrupt is reported once.
+//! lines reach their handlers, and an unclaimed interrupt is reported once;
+//! the CPU's local vectors run their handler and acknowledgement, and the
+//! spurious vector runs nothing.
 
 #![no_std]
 #![no_main]
@@ -66,6 +68,9 @@ fn ticks_at_next_rtc_second() -> u64 {
     time::ticks()
 }
 
+/// The wait is measured on the clock, which is not a count of ticks: an
+/// emulator that falls behind (a busy host) drops ticks, so a few may be
+/// missing, but never more than the wait's length allows.
 #[test_case]
 fn the_timer_keeps_time_with_the_cmos_clock() {
     let start = ticks_at_next_rtc_second();
@@ -114,7 +119,8 @@ fn a_registered_line_runs_its_handler_until_released() {
     assert_eq!(register(COM2, count_com2).unwrap_err(), RegisterError::Taken(COM2));
     assert_eq!(register(16, count_com2).unwrap_err(), RegisterError::NoSuchLine(16));
     // SAFETY: vector 35 (line 3) dispatches to the handler just registered,
-    // which only counts; a spurious EOI to the idle PIC changes nothing.
+    // which only counts; an end of interrupt with nothing in service (to the
+    // local APIC or the 8259s) changes nothing.
     unsafe { raise::<{ FIRST_VECTOR + COM2 }>() };
     assert_eq!(COM2_INTERRUPTS.load(Ordering::SeqCst), 1);
     drop(line);
@@ -130,7 +136,7 @@ fn an_unclaimed_interrupt_is_reported_once() {
     use kernel::arch::interrupts::FIRST_VECTOR;
     for _ in 0..3 {
         // SAFETY: vector 37 (line 5) has no handler: the dispatcher reports
-        // it and acknowledges the idle PIC, which changes nothing.
+        // it and acknowledges the idle controller, which changes nothing.
         unsafe { raise::<{ FIRST_VECTOR + 5 }>() };
     }
     let rows = kernel::console::with_grid(|grid| grid.rows()).expect("a screen console");
@@ -210,4 +216,46 @@ fn serial_output_that_cannot_wait_is_dropped_counted_and_reported() {
         report.contains("serial: ") && report.contains(" bytes of output dropped"),
         "no report of dropped output; the screen's last line reads {report:?}"
     );
+}
+
+static LOCAL_INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+static LOCAL_ACKS: AtomicUsize = AtomicUsize::new(0);
+
+fn count_local() {
+    LOCAL_INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+}
+
+fn count_local_ack() {
+    LOCAL_ACKS.fetch_add(1, Ordering::SeqCst);
+}
+
+#[test_case]
+fn local_vectors_run_their_handler_then_their_acknowledgement() {
+    use kernel::arch::interrupts::{FIRST_LOCAL_VECTOR, RegisterError, SPURIOUS_VECTOR, register_local};
+    const VECTOR: u8 = FIRST_LOCAL_VECTOR + 1;
+    let local = register_local(VECTOR, count_local, count_local_ack).expect("a free local vector");
+    assert_eq!(
+        register_local(VECTOR, count_local, count_local_ack).unwrap_err(),
+        RegisterError::Taken(VECTOR)
+    );
+    assert_eq!(register_local(40, count_local, count_local_ack).unwrap_err(), RegisterError::NotLocal(40));
+    let spurious = register_local(SPURIOUS_VECTOR, count_local, count_local_ack).unwrap_err();
+    assert_eq!(spurious, RegisterError::NotLocal(SPURIOUS_VECTOR));
+    // SAFETY: the vector's handler and acknowledgement only count.
+    unsafe { raise::<VECTOR>() };
+    assert_eq!((LOCAL_INTERRUPTS.load(Ordering::SeqCst), LOCAL_ACKS.load(Ordering::SeqCst)), (1, 1));
+    drop(local);
+    // SAFETY: released, the vector runs nothing (it is reported once).
+    unsafe { raise::<VECTOR>() };
+    assert_eq!((LOCAL_INTERRUPTS.load(Ordering::SeqCst), LOCAL_ACKS.load(Ordering::SeqCst)), (1, 1));
+}
+
+#[test_case]
+fn the_spurious_vector_runs_nothing() {
+    use kernel::arch::interrupts::SPURIOUS_VECTOR;
+    let before = (LOCAL_INTERRUPTS.load(Ordering::SeqCst), LOCAL_ACKS.load(Ordering::SeqCst));
+    // SAFETY: the dispatcher ignores the spurious vector.
+    unsafe { raise::<SPURIOUS_VECTOR>() };
+    assert_eq!((LOCAL_INTERRUPTS.load(Ordering::SeqCst), LOCAL_ACKS.load(Ordering::SeqCst)), before);
+    assert!(interrupts::are_enabled());
 }

@@ -1,6 +1,6 @@
 //! PCI configuration space through the PC's configuration mechanism #1 (the
-//! 0xcf8 address and 0xcfc data ports): just enough to find a device by its
-//! class.
+//! 0xcf8 address and 0xcfc data ports): enough to find a device by its class
+//! and for the firmware's AML to reach the registers it names.
 
 use x86_64::instructions::port::Port;
 
@@ -23,14 +23,28 @@ pub struct Device {
     pub device: u16,
 }
 
-fn read_config(bus: u8, slot: u8, function: u8, offset: u8) -> u32 {
-    let address =
-        ENABLE | (bus as u32) << 16 | (slot as u32) << 11 | (function as u32) << 8 | (offset as u32 & 0xfc);
+fn config_address(bus: u8, slot: u8, function: u8, offset: u8) -> u32 {
+    ENABLE | (bus as u32) << 16 | (slot as u32) << 11 | (function as u32) << 8 | (offset as u32 & 0xfc)
+}
+
+/// Reads the 32-bit configuration register holding byte `offset` (rounded
+/// down to a multiple of 4) of function `function` of `slot` on `bus`.
+pub fn read_config(bus: u8, slot: u8, function: u8, offset: u8) -> u32 {
     // SAFETY: the configuration ports belong to this module; a read of
     // configuration space has no side effects.
     unsafe {
-        Port::<u32>::new(CONFIG_ADDRESS).write(address);
+        Port::<u32>::new(CONFIG_ADDRESS).write(config_address(bus, slot, function, offset));
         Port::<u32>::new(CONFIG_DATA).read()
+    }
+}
+
+/// Writes the 32-bit configuration register holding byte `offset`.
+pub fn write_config(bus: u8, slot: u8, function: u8, offset: u8, value: u32) {
+    // SAFETY: as for `read_config`; what the write does to the device is the
+    // caller's purpose (the firmware's AML, which describes the device).
+    unsafe {
+        Port::<u32>::new(CONFIG_ADDRESS).write(config_address(bus, slot, function, offset));
+        Port::<u32>::new(CONFIG_DATA).write(value);
     }
 }
 

@@ -1,7 +1,8 @@
 //! The two 8259 programmable interrupt controllers: the PC's original
 //! interrupt controller, cascaded on line 2. Remapped to vectors 32..47
 //! (0..31 are the CPU's exceptions), every line masked until a driver
-//! registers it, and installed as the kernel's interrupt controller.
+//! registers it, and installed as the kernel's interrupt controller; or,
+//! where the I/O APIC takes over, remapped and masked for good.
 
 use crate::arch::interrupts::{self, Controller, FIRST_VECTOR};
 use crate::sync::IrqSafeMutex;
@@ -49,6 +50,18 @@ pub fn init() {
     interrupts::set_controller(&PICS);
 }
 
+/// Remaps both PICs out of the exceptions' vectors and masks every line, for
+/// machines whose interrupts go through the I/O APIC. On a machine without
+/// 8259s the writes go nowhere.
+pub fn disable() {
+    // SAFETY: as for `init`; with every line masked they raise nothing.
+    unsafe {
+        let mut pics = PICS.chained.lock();
+        pics.initialize();
+        pics.write_masks(0xff, 0xff);
+    }
+}
+
 /// Whether `line` (7 or 15) really is in service: a PIC raises those lines
 /// for interrupts that vanished before acknowledgement, and then its
 /// in-service register has the bit clear.
@@ -67,8 +80,8 @@ impl Controller for Pics {
         "8259 PIC"
     }
 
-    fn lines(&self) -> u8 {
-        16
+    fn has_line(&self, line: u8) -> bool {
+        line < 16
     }
 
     fn unmask(&self, line: u8) {

@@ -1,10 +1,11 @@
 //! The active page tables, reached through the higher-half direct map.
 //!
 //! Limine's tables stay in use; this module edits them: it maps the heap's
-//! pages and unmaps the guard pages below the kernel's stacks, so that running
-//! off a stack faults instead of silently corrupting whatever lies below.
-//! It never makes a mapping both writable and executable. The x86 page-table
-//! types stay inside: callers pass plain addresses.
+//! pages, maps device registers uncached, and unmaps the guard pages below the
+//! kernel's stacks, so that running off a stack faults instead of silently
+//! corrupting whatever lies below. It never makes a mapping both writable and
+//! executable. The x86 page-table types stay inside: callers pass plain
+//! addresses.
 
 use super::frames;
 use spin::Mutex;
@@ -77,6 +78,59 @@ pub fn map_data(page: u64, frame: u64) -> Result<(), MapError> {
     let flush = unsafe { tables.map_to(page, frame, flags, &mut TableFrames) }.map_err(MapError::Map)?;
     flush.flush();
     Ok(())
+}
+
+/// Where device registers are mapped: physical address `p` appears at
+/// `MMIO_WINDOW + p`. A fixed offset makes mapping the same registers twice
+/// harmless (the second call finds the pages there) and needs no bookkeeping.
+const MMIO_WINDOW: u64 = 0xffff_e000_0000_0000;
+/// Physical addresses the window reaches: 16 TiB, beyond any register block
+/// the kernel drives (the local and I/O APICs and the HPET sit below 4 GiB).
+const MMIO_WINDOW_SIZE: u64 = 1 << 44;
+
+/// Why device memory could not be mapped.
+#[derive(Debug)]
+pub enum MmioError {
+    NotInitialised,
+    /// The range reaches beyond what the window covers.
+    OutOfWindow {
+        physical: u64,
+        length: u64,
+    },
+    /// The window's page is mapped to another frame (a bug in this module).
+    Map(MapToError<Size4KiB>),
+}
+
+/// Maps `length` bytes of device registers at physical `physical` and
+/// returns their virtual address. The pages are uncached (PCD and PWT: the
+/// default PAT makes that UC), so every access reaches the device in program
+/// order, writable and never executable. The HHDM maps the same addresses
+/// write-back, which device registers must not be accessed through.
+pub fn map_mmio(physical: u64, length: u64) -> Result<u64, MmioError> {
+    let end = physical.checked_add(length.max(1)).filter(|&end| end <= MMIO_WINDOW_SIZE);
+    let Some(end) = end else { return Err(MmioError::OutOfWindow { physical, length }) };
+    let flags = PageTableFlags::PRESENT
+        | PageTableFlags::WRITABLE
+        | PageTableFlags::NO_EXECUTE
+        | PageTableFlags::NO_CACHE
+        | PageTableFlags::WRITE_THROUGH
+        | PageTableFlags::GLOBAL;
+    let mut tables = TABLES.lock();
+    let tables = tables.as_mut().ok_or(MmioError::NotInitialised)?;
+    let first = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(physical));
+    let last = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(end - 1));
+    for frame in PhysFrame::range_inclusive(first, last) {
+        let page = Page::containing_address(VirtAddr::new(MMIO_WINDOW + frame.start_address().as_u64()));
+        // SAFETY: the page lies in the MMIO window, which only this function
+        // maps, each page to the frame at its own offset; device memory is
+        // never executable and never handed out as RAM.
+        match unsafe { tables.map_to(page, frame, flags, &mut TableFrames) } {
+            Ok(flush) => flush.flush(),
+            Err(MapToError::PageAlreadyMapped(mapped)) if mapped == frame => {}
+            Err(error) => return Err(MmioError::Map(error)),
+        }
+    }
+    Ok(MMIO_WINDOW + physical)
 }
 
 /// Calls `f` with the physical address of every page table in use: the

@@ -11,9 +11,11 @@ pub enum Command<'a> {
     Date,
     Mem,
     BootInfo,
+    Acpi,
     Colors,
     Sleep(Duration),
     Reboot,
+    Poweroff,
     Panic,
     /// An empty line.
     Nothing,
@@ -36,9 +38,11 @@ pub const HELP: &[(&str, &str)] = &[
     ("date", "the date and time of the CMOS clock"),
     ("mem", "frame and heap statistics"),
     ("bootinfo", "what the bootloader handed over"),
+    ("acpi", "what the firmware's ACPI tables describe"),
     ("colors", "the ANSI colour palette"),
     ("sleep N", "wait N seconds (other tasks keep running)"),
     ("reboot", "restart the machine"),
+    ("poweroff", "switch the machine off (ACPI)"),
     ("panic", "panic, to see the panic screen"),
 ];
 
@@ -59,8 +63,10 @@ pub fn parse(line: &str) -> Command<'_> {
         "date" => no_arguments(Command::Date),
         "mem" => no_arguments(Command::Mem),
         "bootinfo" => no_arguments(Command::BootInfo),
+        "acpi" => no_arguments(Command::Acpi),
         "colors" | "colours" => no_arguments(Command::Colors),
         "reboot" => no_arguments(Command::Reboot),
+        "poweroff" => no_arguments(Command::Poweroff),
         "panic" => no_arguments(Command::Panic),
         "sleep" => match rest.parse::<u64>() {
             Ok(seconds) if seconds <= MAX_SLEEP_SECONDS => Command::Sleep(Duration::from_secs(seconds)),
@@ -84,6 +90,8 @@ mod tests {
         assert_eq!(parse("   "), Command::Nothing);
         assert_eq!(parse("colours"), Command::Colors);
         assert_eq!(parse("date"), Command::Date);
+        assert_eq!(parse("poweroff"), Command::Poweroff);
+        assert_eq!(parse("acpi"), Command::Acpi);
     }
 
     #[test]

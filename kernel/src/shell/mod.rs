@@ -69,6 +69,10 @@ async fn run(command: Command<'_>) {
         Command::Date => println!("{} (CMOS clock, usually UTC)", drivers::rtc::now()),
         Command::Mem => print!("{}", mem::stats()),
         Command::BootInfo => bootinfo(),
+        Command::Acpi => match drivers::acpi::info() {
+            Some(acpi) => print!("{acpi}"),
+            None => println!("no ACPI tables (see the boot log for why)"),
+        },
         Command::Colors => colors(),
         Command::Sleep(duration) => {
             time::sleep(duration).await;
@@ -77,6 +81,11 @@ async fn run(command: Command<'_>) {
         Command::Reboot => {
             println!("rebooting");
             drivers::reboot()
+        }
+        Command::Poweroff => {
+            println!("powering off");
+            let why = drivers::acpi::power_off();
+            println!("poweroff failed: {why}");
         }
         Command::Panic => panic!("panic requested from the shell"),
         Command::Error(Error::Unknown(name)) => println!("{name}: unknown command (try 'help')"),
@@ -98,6 +107,10 @@ fn bootinfo() {
     match &info.framebuffer {
         Some(fb) => println!("framebuffer  {}x{}, pitch {}, {} bpp", fb.width, fb.height, fb.pitch, fb.bpp),
         None => println!("framebuffer  none"),
+    }
+    match info.rsdp {
+        Some(rsdp) => println!("ACPI RSDP    {rsdp:#x} ('acpi' lists the tables)"),
+        None => println!("ACPI RSDP    none"),
     }
     println!("command line {}", info.cmdline());
 }

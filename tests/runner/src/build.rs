@@ -10,7 +10,7 @@ use std::{
 };
 
 const KERNEL_TARGET: &str = "x86_64-unknown-none";
-const TEST_ISO_DIR: &str = "target/ember/tests";
+pub const TEST_ISO_DIR: &str = "target/ember/tests";
 
 pub struct HostTests {
     pub passed: usize,

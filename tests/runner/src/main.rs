@@ -131,6 +131,11 @@ fn main() -> ExitCode {
         }
     }
     boots.extend(scripted_boots(&options.iso));
+    // Modern and old PCs: interrupt paths, clocks, timers, power.
+    match qemu::platform::boots(&options.kernel) {
+        Ok(machines) => boots.extend(machines),
+        Err(log) => tally.fail("image  machines", &log),
+    }
     if let Some(filter) = &options.filter {
         boots.retain(|boot| boot.name.contains(filter.as_str()));
     }

@@ -1,6 +1,8 @@
 //! One boot of one ISO in QEMU, with a deadline, judged from its exit code
 //! (isa-debug-exit) or from a line on its serial output.
 
+pub mod platform;
+
 use crate::seconds_since;
 use kernel::console::color::{DEFAULT_BG, DEFAULT_FG};
 use kernel::console::framebuffer::{CELL_HEIGHT, CELL_WIDTH, blend, glyph};
@@ -125,6 +127,8 @@ pub enum Expect {
     Shell { via: Via, command: &'static str, output: &'static str },
     /// Steps taken in order, each once the one before it is done.
     Script(Vec<Step>),
+    /// The checks of a whole machine ([`platform`]), in turn.
+    Machine(platform::Machine),
 }
 
 /// One step of a scripted boot.
@@ -254,7 +258,9 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
             .arg(pflash(1, vars, false));
     }
     let qmp_socket = std::env::temp_dir().join(format!("ember-qmp-{}-{}.sock", std::process::id(), unique()));
-    if let Expect::VgaTextLine(_) | Expect::Shell { .. } | Expect::Script(_) = boot.expect {
+    if let Expect::VgaTextLine(_) | Expect::Shell { .. } | Expect::Script(_) | Expect::Machine(_) =
+        boot.expect
+    {
         command.arg("-qmp").arg(format!("unix:{},server=on,wait=off", qmp_socket.display()));
     }
     let mut child = command
@@ -273,6 +279,18 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
     let mut script = Script::default();
     let mut last_panic_check = Instant::now();
     let verdict = loop {
+        if let Expect::Machine(machine) = &boot.expect {
+            let firmware = boot.firmware;
+            let stdin = stdin.as_mut();
+            let mut session = platform::Session {
+                child: &mut child,
+                serial: &serial,
+                stdin,
+                qmp_socket: &qmp_socket,
+                firmware,
+            };
+            break platform::check(machine, &mut session);
+        }
         if let Expect::Shell { via, command, output } = boot.expect {
             if !typed && serial.contains(SHELL_READY) && serial.contains(boot.firmware.banner()) {
                 typed = true;

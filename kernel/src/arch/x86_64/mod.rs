@@ -1,6 +1,7 @@
 //! The x86_64 CPU: its descriptor tables, exceptions, the dispatch of device
 //! interrupts, and the kernel's stacks. Devices live in `crate::drivers`.
 
+pub mod cpu;
 pub mod exceptions;
 pub mod fatal;
 pub mod fault;
