@@ -146,29 +146,6 @@ fn an_unclaimed_interrupt_is_reported_once() {
     assert_eq!(reports, 1);
 }
 
-#[test_case]
-fn spurious_interrupts_of_both_pics_are_recognised_and_reported() {
-    use kernel::arch::interrupts::FIRST_VECTOR;
-    // SAFETY: vectors 39 and 47 are the PICs' lowest-priority lines; with
-    // nothing in service they are spurious, and the dispatcher only reports.
-    unsafe {
-        raise::<{ FIRST_VECTOR + 7 }>();
-        raise::<{ FIRST_VECTOR + 15 }>();
-    }
-    let rows = kernel::console::with_grid(|grid| grid.rows()).expect("a screen console");
-    for line in ["line 7 (vector 39)", "line 15 (vector 47)"] {
-        let reported = (0..rows).any(|row| {
-            let text = harness::screen::row_text(row);
-            text.contains("spurious interrupt on") && text.contains(line)
-        });
-        assert!(reported, "no report of a spurious interrupt on {line}");
-    }
-    // The timer still ticks: a wrong acknowledgement would have stopped it.
-    let ticks = time::ticks();
-    time::busy_wait(Duration::from_millis(5));
-    assert!(time::ticks() > ticks);
-}
-
 /// Counts its formattings, and those that ran with interrupts enabled.
 struct NotesInterrupts;
 

@@ -67,7 +67,8 @@ pub struct TestKernel {
 /// source: `// runner: firmware=both` (or `uefi`; default `bios`: most test
 /// kernels test nothing the firmware changes, and a UEFI boot costs seconds),
 /// `// runner: qemu-args=...` (extra QEMU arguments, split at spaces),
-/// `// runner: bios-qemu-args=...` (the same, for BIOS boots only) and
+/// `// runner: bios-qemu-args=...` (the same, for BIOS boots only),
+/// `// runner: cmdline=...` (the kernel command line of its boot entry) and
 /// `// runner: expect-serial=...` (a line that must appear on serial; with
 /// any of these the kernel passes by printing them all, not by exiting).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +76,7 @@ pub struct Settings {
     pub firmwares: Vec<Firmware>,
     pub qemu_args: Vec<String>,
     pub bios_qemu_args: Vec<String>,
+    pub cmdline: Option<String>,
     pub expect_serial: Vec<String>,
 }
 
@@ -94,6 +96,7 @@ fn settings(source: &str) -> Result<Settings, String> {
         firmwares: vec![Firmware::Bios],
         qemu_args: Vec::new(),
         bios_qemu_args: Vec::new(),
+        cmdline: None,
         expect_serial: Vec::new(),
     };
     for line in source.lines() {
@@ -109,6 +112,7 @@ fn settings(source: &str) -> Result<Settings, String> {
                 settings.bios_qemu_args.extend(args.split_whitespace().map(String::from))
             }
             Some(("expect-serial", line)) => settings.expect_serial.push(line.to_string()),
+            Some(("cmdline", cmdline)) => settings.cmdline = Some(cmdline.to_string()),
             _ => return Err(format!("unknown runner directive `{}`", line.trim())),
         }
     }
@@ -234,6 +238,7 @@ mod tests {
         let big = settings("// runner: firmware=both\n// runner: bios-qemu-args=-m 8G\n").unwrap();
         assert_eq!(big.qemu_args_for(Firmware::Bios), vec!["-m", "8G"]);
         assert!(big.qemu_args_for(Firmware::Uefi).is_empty());
+        assert_eq!(settings("// runner: cmdline=irq=legacy").unwrap().cmdline.as_deref(), Some("irq=legacy"));
         assert!(settings("// runner: firmwares=bios").is_err());
         let fault = settings("// runner: expect-serial=EXCEPTION: page fault (#PF)\n").unwrap();
         assert_eq!(fault.expect_serial, vec!["EXCEPTION: page fault (#PF)"]);

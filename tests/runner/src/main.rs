@@ -12,7 +12,7 @@ use qemu::{Boot, Expect, Firmware, Medium, Outcome, SHELL_READY, Step, Via};
 use serde_json::json;
 use std::{
     collections::VecDeque,
-    env,
+    env, fs,
     path::{Path, PathBuf},
     process::ExitCode,
     sync::{Arc, Mutex, mpsc},
@@ -62,7 +62,13 @@ fn main() -> ExitCode {
     match build::test_kernels() {
         Ok(kernels) => {
             for kernel in kernels {
-                match build::iso_for(&kernel.name, &kernel.elf, Path::new("limine.conf")) {
+                let conf = match &kernel.settings.cmdline {
+                    Some(cmdline) => fs::read_to_string("limine.conf")
+                        .map_err(|error| format!("limine.conf: {error}"))
+                        .and_then(|conf| qemu::platform::conf_with_cmdline(&kernel.name, &conf, cmdline)),
+                    None => Ok(PathBuf::from("limine.conf")),
+                };
+                match conf.and_then(|conf| build::iso_for(&kernel.name, &kernel.elf, &conf)) {
                     Ok(iso) => boots.extend(kernel.settings.firmwares.iter().map(|&firmware| {
                         let expect = if kernel.settings.expect_serial.is_empty() {
                             Expect::ExitSuccess

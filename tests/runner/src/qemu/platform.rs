@@ -159,7 +159,7 @@ pub fn boots(kernel: &Path) -> Result<Vec<Boot>, String> {
 }
 
 /// `limine.conf` whose first entry passes `cmdline`.
-fn conf_with_cmdline(name: &str, conf: &str, cmdline: &str) -> Result<PathBuf, String> {
+pub fn conf_with_cmdline(name: &str, conf: &str, cmdline: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(build::TEST_ISO_DIR).join(format!("limine-{name}.conf"));
     let first_entry_end =
         conf.find("kernel_path:").and_then(|at| conf[at..].find('\n').map(|end| at + end + 1));
