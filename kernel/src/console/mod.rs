@@ -31,7 +31,7 @@ use crate::boot::{self, BootInfo, Firmware};
 use crate::drivers::{uart, vga};
 use crate::mem::early;
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use framebuffer::{Memory, PixelFormat, Renderer, VideoMemory};
 use grid::{Cell, Grid, Span};
 use spin::Mutex;
@@ -61,13 +61,24 @@ impl Screen {
 }
 
 impl Write for Screen {
+    /// New output brings a scrolled-back view to the bottom first: what is
+    /// printed is seen.
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        let grid = self.terminal.grid_mut();
+        grid.scroll_view(-(grid.view() as isize));
         self.terminal.write(s.as_bytes());
         Ok(())
     }
 }
 
 static SCREEN: Mutex<Option<Screen>> = Mutex::new(None);
+/// Lines of scrollback asked for (`scrollback=`), read when the grid is made.
+static SCROLLBACK_LINES: AtomicUsize = AtomicUsize::new(DEFAULT_SCROLLBACK);
+/// Lines of scrollback when `scrollback=` does not say.
+pub const DEFAULT_SCROLLBACK: usize = 1000;
+/// The most `scrollback=` gets: its boot memory is never given back, so a
+/// typing error must not take the machine's memory.
+pub const MAX_SCROLLBACK: usize = 100_000;
 /// Whether COM1 answered at boot.
 static SERIAL_PRESENT: AtomicBool = AtomicBool::new(false);
 
@@ -108,6 +119,15 @@ pub fn choose(firmware: Firmware, has_framebuffer: bool, wants_vga: bool) -> Cho
 /// boot memory ([`early`]) for the framebuffer's back buffer and the grid.
 pub fn init_screen(info: &BootInfo) {
     logger::set_screen_level(info.option("loglevel"));
+    let lines = match info.option("scrollback").map(str::parse::<usize>) {
+        None => DEFAULT_SCROLLBACK,
+        Some(Ok(lines)) => lines.min(MAX_SCROLLBACK),
+        Some(Err(_)) => {
+            log::warn!("scrollback= takes a number of lines; keeping {DEFAULT_SCROLLBACK}");
+            DEFAULT_SCROLLBACK
+        }
+    };
+    SCROLLBACK_LINES.store(lines, Ordering::Relaxed);
     install_screen(info);
     if !SERIAL_PRESENT.load(Ordering::Relaxed) {
         log::warn!("no serial port answers at COM1: output goes to the screen only");
@@ -158,7 +178,66 @@ fn grid(cols: usize, rows: usize) -> Result<Grid<'static>, &'static str> {
     let spans = early::alloc_slice(rows, Span::EMPTY).ok_or("out of boot memory for the text grid")?;
     let alternate =
         early::alloc_slice(cols * rows, Cell::BLANK).ok_or("out of boot memory for the text grid")?;
-    Ok(Grid::new(cols, rows, cells, spans).with_alternate(alternate))
+    let grid = Grid::new(cols, rows, cells, spans).with_alternate(alternate);
+    // Less scrollback when boot memory cannot hold what was asked for.
+    let mut lines = SCROLLBACK_LINES.load(Ordering::Relaxed);
+    while lines > 0 {
+        if let Some(history) =
+            lines.checked_mul(cols).and_then(|count| early::alloc_slice(count, Cell::BLANK))
+        {
+            return Ok(grid.with_history(history));
+        }
+        lines /= 2;
+    }
+    log::warn!("no boot memory for a scrollback");
+    Ok(grid)
+}
+
+/// Where to move the screen's view of the scrollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scroll {
+    /// Lines back (negative: forward).
+    Lines(isize),
+    /// Screens back (negative: forward), each a line short of the screen's
+    /// height so that one line stays in view.
+    Pages(isize),
+    /// Back to the live screen.
+    Bottom,
+}
+
+/// Moves the screen's view through the scrollback; any output brings it
+/// back to the bottom.
+pub fn scroll_view(scroll: Scroll) {
+    if let Some(screen) = SCREEN.lock().as_mut() {
+        let grid = screen.terminal.grid_mut();
+        let lines = match scroll {
+            Scroll::Lines(lines) => lines,
+            Scroll::Pages(pages) => pages.saturating_mul(grid.rows().saturating_sub(1).max(1) as isize),
+            Scroll::Bottom => -(grid.view() as isize),
+        };
+        if lines != 0 {
+            grid.scroll_view(lines);
+            screen.update();
+        }
+    }
+}
+
+/// The scrollback's size: lines it holds at most and holds now, and the
+/// boot memory it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScrollbackStats {
+    pub capacity: usize,
+    pub used: usize,
+    pub bytes: usize,
+}
+
+/// The screen's scrollback, when there is a screen.
+pub fn scrollback_stats() -> Option<ScrollbackStats> {
+    SCREEN.lock().as_ref().map(|screen| {
+        let grid = screen.terminal.grid();
+        let (capacity, used) = grid.history_lines();
+        ScrollbackStats { capacity, used, bytes: capacity * grid.cols() * size_of::<Cell>() }
+    })
 }
 
 /// Installs the framebuffer console, or says why it cannot be used. Boot

@@ -180,6 +180,23 @@ fn scripted_boots(iso: &Path) -> Vec<Boot> {
                 Step::Serial("\n\u{fffd}ab\u{fffd}z\n"),
             ],
         ),
+        // 200 numbered lines, then Shift+PgUp three times: with the screen's
+        // 50 rows, line 10 is in view only scrolled back; any key returns.
+        boot(
+            "scrollback",
+            vec![
+                Step::Serial(SHELL_READY),
+                Step::Type(Via::Serial, "seq 200"),
+                Step::Serial("\n200\n"),
+                Step::Keys(&["shift", "pgup"]),
+                Step::Keys(&["shift", "pgup"]),
+                Step::Keys(&["shift", "pgup"]),
+                Step::Screen("10 "),
+                Step::Keys(&["end"]),
+                Step::Screen("200 "),
+                Step::Screen("> "),
+            ],
+        ),
         boot(
             "reboot_resets_the_machine",
             vec![
