@@ -106,6 +106,8 @@ async fn run(command: Command<'_>) {
         }
         Command::Reboot => {
             println!("rebooting");
+            // The reset comes before the executor's next round.
+            console::stop_coalescing();
             drivers::reboot()
         }
         Command::Panic => panic!("panic requested from the shell"),
