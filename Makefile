@@ -61,7 +61,7 @@ if [ -z "$$code" ] || [ ! -f "$$code" ] || [ ! -f "$$vars" ]; then \
 fi
 endef
 
-.PHONY: help setup kernel limine iso image run-bios run-uefi debug test bench lint clean
+.PHONY: help setup kernel limine iso image run-bios run-uefi debug test screenshot bench lint clean
 
 help:
 	@echo "Ember kernel: make targets"
@@ -70,6 +70,7 @@ help:
 	@echo "  make run-uefi     boot the ISO in QEMU with OVMF (UEFI)"
 	@echo "  make debug        boot (BIOS) paused with a GDB stub on :1234"
 	@echo "  make test         host unit tests + every test kernel on BIOS and UEFI"
+	@echo "  make screenshot   boot, run help, colors and mem, save docs/screenshot.png"
 	@echo "  make bench        console and allocator benchmarks on the host, with ratios"
 	@echo "  make lint         rustfmt check and clippy (kernel target and host)"
 	@echo "  make clean        remove build output (the Limine cache stays)"
@@ -206,6 +207,14 @@ test: iso
 	cargo run --release -q -p test-runner -- \
 		--iso $(ISO) --kernel $(KERNEL_ELF) --accel $(ACCEL) --ovmf-code "$$code" --ovmf-vars "$$vars" \
 		$(if $(FILTER),--filter "$(FILTER)")
+
+# The README's picture: boots the kernel (BIOS), runs help, colors and mem,
+# and saves the screen.
+screenshot: iso
+	@mkdir -p docs; $(find_ovmf); \
+	cargo run --release -q -p test-runner -- \
+		--iso $(ISO) --kernel $(KERNEL_ELF) --accel $(ACCEL) --ovmf-code "$$code" --ovmf-vars "$$vars" \
+		--screenshot $(CURDIR)/docs/screenshot.png
 
 bench: setup
 	cargo run --release -q -p bench

@@ -29,6 +29,8 @@ struct Options {
     qemu: qemu::Settings,
     filter: Option<String>,
     jobs: usize,
+    /// Where `make screenshot` saves the picture; no tests then.
+    screenshot: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -38,12 +40,16 @@ fn main() -> ExitCode {
             eprintln!("test-runner: {message}");
             eprintln!(
                 "usage: test-runner --iso ISO --kernel ELF --ovmf-code FILE --ovmf-vars FILE \
-                 [--accel tcg|kvm] [--filter TEXT] [--jobs N]"
+                 [--accel tcg|kvm] [--filter TEXT] [--jobs N] [--screenshot PNG]"
             );
             return ExitCode::from(2);
         }
     };
     let mut tally = Tally::default();
+    if let Some(file) = options.screenshot.clone() {
+        run_boots(vec![screenshot_boot(&options.iso, file)], &options, &mut tally);
+        return if tally.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
 
     let host = build::host_unit_tests();
     tally.add_host(&host);
@@ -139,6 +145,27 @@ fn main() -> ExitCode {
     run_boots(boots, &options, &mut tally);
     println!("{} passed, {} failed", tally.passed, tally.failed);
     if tally.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// The picture in the README: the real kernel on BIOS after `help`,
+/// `colors` and `mem`, saved once `mem` has printed its last line.
+fn screenshot_boot(iso: &Path, file: PathBuf) -> Boot {
+    Boot {
+        name: "screenshot".into(),
+        iso: iso.to_path_buf(),
+        firmware: Firmware::Bios,
+        medium: Medium::Cd,
+        qemu_args: Vec::new(),
+        expect: Expect::Script(vec![
+            Step::Serial(SHELL_READY),
+            Step::Type(Via::Serial, "help"),
+            Step::Type(Via::Serial, "colors"),
+            Step::Type(Via::Serial, "mem"),
+            Step::Serial("console      scrollback"),
+            Step::Serial("\n> "),
+            Step::Screendump(file),
+        ]),
+    }
 }
 
 /// The real kernel surviving what a machine can throw at it, one boot each:
@@ -301,6 +328,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
     let (mut iso, mut kernel, mut code, mut vars) = (None, None, None, None);
     let mut accel = "tcg".to_string();
     let mut filter = None;
+    let mut screenshot = None;
     let mut jobs = thread::available_parallelism().map_or(1, |n| n.get());
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -311,6 +339,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             "--ovmf-vars" => vars = Some(PathBuf::from(value()?)),
             "--accel" => accel = value()?,
             "--filter" => filter = Some(value()?).filter(|f| !f.is_empty()),
+            "--screenshot" => screenshot = Some(PathBuf::from(value()?)),
             "--jobs" => {
                 jobs = value()?.parse().map_err(|_| "--jobs takes a positive number")?;
                 jobs = jobs.max(1);
@@ -328,6 +357,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         },
         filter,
         jobs,
+        screenshot,
     })
 }
 

@@ -116,6 +116,8 @@ pub enum Step {
     /// Wait until a text row of the screen starts with this text, drawn in
     /// the default colours (what keys do shows on the screen alone).
     Screen(&'static str),
+    /// Save the screen as a PNG file here.
+    Screendump(PathBuf),
     /// Wait for QEMU to exit by itself: with `-no-reboot`, a reset ends it.
     Exit,
 }
@@ -354,6 +356,12 @@ impl Script {
                     // QEMU releases the keys after 100 ms; the next press
                     // waits for that, or the two would merge.
                     thread::sleep(Duration::from_millis(150));
+                }
+                Step::Screendump(file) => {
+                    Qmp::connect(socket)?.execute(
+                        json!({"execute": "screendump", "arguments": {"filename": file, "format": "png"}}),
+                    )?;
+                    self.summary = format!("screen saved as {}", file.display());
                 }
                 Step::Screen(text) => match check_screen_line(socket, text) {
                     Ok(summary) => self.summary = summary,
