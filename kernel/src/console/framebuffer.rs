@@ -645,6 +645,31 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_scrolled_back_view_shows_the_history_and_no_cursor() {
+        let (mut r, front) = renderer(32, 7 * 20, 16 * 2);
+        let cells = Box::leak(vec![Cell::BLANK; 20 * 10].into_boxed_slice());
+        let mut t = Terminal::new(grid(20, 2).with_history(cells));
+        t.write(b"one\ntwo\nthree");
+        r.update(t.grid_mut());
+        t.grid_mut().scroll_view(1);
+        r.update(t.grid_mut());
+        for (col, ch) in "one".chars().enumerate() {
+            front.assert_cell((0, col), ch, DEFAULT_FG, DEFAULT_BG);
+        }
+        for (col, ch) in "two".chars().enumerate() {
+            front.assert_cell((1, col), ch, DEFAULT_FG, DEFAULT_BG);
+        }
+        // The marker, inverted, at the top right; no cursor after "two".
+        front.assert_cell((0, 18), '1', DEFAULT_BG, DEFAULT_FG);
+        front.assert_cell((1, 3), ' ', DEFAULT_FG, DEFAULT_BG);
+        t.grid_mut().scroll_view(-1);
+        r.update(t.grid_mut());
+        front.assert_cell((0, 0), 't', DEFAULT_FG, DEFAULT_BG);
+        front.assert_cell((0, 18), ' ', DEFAULT_FG, DEFAULT_BG);
+        front.assert_cell((1, 5), ' ', DEFAULT_BG, DEFAULT_FG);
+    }
+
+    #[test]
     fn only_changed_cells_are_copied_to_the_screen() {
         let (mut r, front) = renderer(32, 70, 32);
         let mut t = Terminal::new(grid(10, 2));
