@@ -80,7 +80,7 @@ define bios_install
 rm -f $(1).install.log
 endef
 
-.PHONY: help setup kernel limine iso image hdd hdd-image run-bios run-uefi debug test test-matrix bench lint clean
+.PHONY: help setup kernel limine iso image hdd hdd-image run-bios run-uefi debug test test-matrix screenshot bench lint clean
 
 help:
 	@echo "Ember kernel: make targets"
@@ -91,6 +91,7 @@ help:
 	@echo "  make debug        boot (BIOS) paused with a GDB stub on :1234"
 	@echo "  make test         host unit tests + every test kernel on BIOS and UEFI"
 	@echo "  make test-matrix  boot the kernel from each medium on BIOS/UEFI, pc/q35, 64M/4G: a table"
+	@echo "  make screenshot   boot, run help, colors and mem, save docs/screenshot.png"
 	@echo "  make bench        console and allocator benchmarks on the host, with ratios"
 	@echo "  make lint         rustfmt check and clippy (kernel target and host)"
 	@echo "  make clean        remove build output (the Limine cache stays)"
@@ -296,6 +297,14 @@ test: iso
 test-matrix: iso
 	@$(MAKE) hdd-image
 	@$(find_ovmf); $(TEST_RUNNER) --matrix
+
+# The README's picture: boots the kernel (BIOS), runs help, colors and mem,
+# and saves the screen.
+screenshot: iso
+	@mkdir -p docs; $(find_ovmf); \
+	cargo run --release -q -p test-runner -- \
+		--iso $(ISO) --kernel $(KERNEL_ELF) --accel $(ACCEL) --ovmf-code "$$code" --ovmf-vars "$$vars" \
+		--screenshot $(CURDIR)/docs/screenshot.png
 
 bench: setup
 	cargo run --release -q -p bench

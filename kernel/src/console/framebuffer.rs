@@ -286,8 +286,8 @@ impl<'a> Renderer<'a> {
         let cols = grid.cols();
         let (mut in_place, mut after_move) = (0, 0);
         for row in (0..grid.rows()).step_by(SAMPLE) {
-            for (col, &cell) in grid.row_cells(row).iter().enumerate() {
-                let cell = effective(grid, row, col, cell);
+            for col in 0..cols {
+                let cell = effective(grid, row, col);
                 in_place += usize::from(self.memory.shown[row * cols + col] != cell);
                 let below = (row + scrolled) * cols + col;
                 after_move += usize::from(self.memory.shown.get(below).is_none_or(|&shown| shown != cell));
@@ -310,7 +310,7 @@ impl<'a> Renderer<'a> {
         let mut batch = [(0u16, 0u16); BATCH];
         let mut count = 0;
         for col in span.start as usize..end {
-            let cell = effective(grid, row, col, grid.cell(row, col));
+            let cell = effective(grid, row, col);
             if self.memory.shown[row * self.cols + col] == cell {
                 continue;
             }
@@ -459,9 +459,16 @@ impl<'a> Renderer<'a> {
     }
 }
 
-/// The cell as it should look: the cursor's cell is inverted.
-fn effective(grid: &Grid, row: usize, col: usize, cell: Cell) -> Cell {
-    if grid.cursor() == (row, col) { Cell { fg: cell.bg, bg: cell.fg, ..cell } } else { cell }
+/// The cell as it should look: what the grid's view shows there, inverted
+/// under the cursor.
+#[inline]
+fn effective(grid: &Grid, row: usize, col: usize) -> Cell {
+    let cell = grid.shown_cell(row, col);
+    if grid.cursor() == (row, col) && grid.cursor_shown() {
+        Cell { fg: cell.bg, bg: cell.fg, ..cell }
+    } else {
+        cell
+    }
 }
 
 #[cfg(test)]
@@ -635,6 +642,31 @@ pub(crate) mod tests {
         }
         // The cursor stays on the last column until the next character.
         front.assert_cell((3, 7), 'f', DEFAULT_BG, DEFAULT_FG);
+    }
+
+    #[test]
+    fn a_scrolled_back_view_shows_the_history_and_no_cursor() {
+        let (mut r, front) = renderer(32, 7 * 20, 16 * 2);
+        let cells = Box::leak(vec![Cell::BLANK; 20 * 10].into_boxed_slice());
+        let mut t = Terminal::new(grid(20, 2).with_history(cells));
+        t.write(b"one\ntwo\nthree");
+        r.update(t.grid_mut());
+        t.grid_mut().scroll_view(1);
+        r.update(t.grid_mut());
+        for (col, ch) in "one".chars().enumerate() {
+            front.assert_cell((0, col), ch, DEFAULT_FG, DEFAULT_BG);
+        }
+        for (col, ch) in "two".chars().enumerate() {
+            front.assert_cell((1, col), ch, DEFAULT_FG, DEFAULT_BG);
+        }
+        // The marker, inverted, at the top right; no cursor after "two".
+        front.assert_cell((0, 18), '1', DEFAULT_BG, DEFAULT_FG);
+        front.assert_cell((1, 3), ' ', DEFAULT_FG, DEFAULT_BG);
+        t.grid_mut().scroll_view(-1);
+        r.update(t.grid_mut());
+        front.assert_cell((0, 0), 't', DEFAULT_FG, DEFAULT_BG);
+        front.assert_cell((0, 18), ' ', DEFAULT_FG, DEFAULT_BG);
+        front.assert_cell((1, 5), ' ', DEFAULT_BG, DEFAULT_FG);
     }
 
     #[test]

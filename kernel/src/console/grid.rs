@@ -102,6 +102,37 @@ impl TabStops {
     }
 }
 
+/// Lines that scrolled off the top of the primary screen, kept so that the
+/// view can be moved back over them: a ring of whole rows in caller-provided
+/// storage, the oldest overwritten first.
+struct History<'a> {
+    cells: &'a mut [Cell],
+    /// Rows the storage holds.
+    capacity: usize,
+    /// Rows kept so far (at most `capacity`).
+    len: usize,
+    /// The ring slot the next row goes to.
+    next: usize,
+}
+
+impl History<'_> {
+    fn push(&mut self, row: &[Cell]) {
+        if self.capacity == 0 {
+            return;
+        }
+        let cols = row.len();
+        self.cells[self.next * cols..(self.next + 1) * cols].copy_from_slice(row);
+        self.next = (self.next + 1) % self.capacity;
+        self.len = (self.len + 1).min(self.capacity);
+    }
+
+    /// The row `back` rows before the screen's first (1 is the newest).
+    fn row(&self, back: usize, cols: usize) -> &[Cell] {
+        let slot = (self.next + self.capacity - back) % self.capacity;
+        &self.cells[slot * cols..(slot + 1) * cols]
+    }
+}
+
 /// Which part of a line or of the screen an erase covers (the parameter of
 /// ED and EL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +173,10 @@ pub struct Grid<'a> {
     /// terminal's current background (xterm's "background colour erase").
     blank: Cell,
     scrolled: usize,
+    history: History<'a>,
+    /// How many rows the view is moved back into the history; 0 shows the
+    /// screen as it is.
+    view: usize,
 }
 
 impl<'a> Grid<'a> {
@@ -169,6 +204,8 @@ impl<'a> Grid<'a> {
             insert: false,
             blank: Cell::BLANK,
             scrolled: 0,
+            history: History { cells: &mut [], capacity: 0, len: 0, next: 0 },
+            view: 0,
         }
     }
 
@@ -180,6 +217,83 @@ impl<'a> Grid<'a> {
         cells.fill(Cell::BLANK);
         self.hidden = cells;
         self
+    }
+
+    /// Gives the grid storage for a scrollback of `cells.len() / cols`
+    /// rows: what scrolls off the top of the whole primary screen is kept
+    /// there, and [`Grid::scroll_view`] shows it again.
+    pub fn with_history(mut self, cells: &'a mut [Cell]) -> Self {
+        let capacity = cells.len() / self.cols;
+        self.history = History { cells: &mut cells[..capacity * self.cols], capacity, len: 0, next: 0 };
+        self
+    }
+
+    /// Rows the scrollback holds at most, and holds now.
+    pub fn history_lines(&self) -> (usize, usize) {
+        (self.history.capacity, self.history.len)
+    }
+
+    /// How many rows back into the scrollback the view is (0: the live
+    /// screen).
+    pub fn view(&self) -> usize {
+        self.view
+    }
+
+    /// Moves the view `lines` rows back into the scrollback (forward when
+    /// negative), clamped to what it holds; the screen is redrawn when the
+    /// view moved.
+    pub fn scroll_view(&mut self, lines: isize) {
+        let view = self.view.saturating_add_signed(lines).min(self.history.len);
+        if view != self.view {
+            self.view = view;
+            self.damage_all();
+        }
+    }
+
+    /// The cell shown at `row`, `col`: the screen's own when the view is at
+    /// the bottom, otherwise a scrollback row or a screen row moved down,
+    /// with a marker in the top right corner that says how far back the
+    /// view is.
+    #[inline]
+    pub fn shown_cell(&self, row: usize, col: usize) -> Cell {
+        if self.view == 0 { self.cells[row * self.cols + col] } else { self.viewed_cell(row, col) }
+    }
+
+    fn viewed_cell(&self, row: usize, col: usize) -> Cell {
+        if row == 0 {
+            let (marker, len) = self.marker();
+            if let Some(at) = (col + len).checked_sub(self.cols) {
+                return Cell { ch: marker[at] as char, fg: DEFAULT_BG, bg: DEFAULT_FG, bold: false };
+            }
+        }
+        if row < self.view {
+            self.history.row(self.view - row, self.cols)[col]
+        } else {
+            self.cells[(row - self.view) * self.cols + col]
+        }
+    }
+
+    /// The scrolled view's marker, ` SCROLLBACK -N `, in ASCII, and its
+    /// length (cut to the screen's width).
+    fn marker(&self) -> ([u8; 32], usize) {
+        let mut text = [0u8; 32];
+        let prefix = b" SCROLLBACK -";
+        text[..prefix.len()].copy_from_slice(prefix);
+        let mut len = prefix.len();
+        let digits = self.view.checked_ilog10().unwrap_or(0) as usize + 1;
+        let mut value = self.view;
+        for at in (len..len + digits).rev() {
+            text[at] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+        len += digits;
+        text[len] = b' ';
+        (text, (len + 1).min(self.cols))
+    }
+
+    /// Whether the cursor is to be drawn: only on the live screen.
+    pub fn cursor_shown(&self) -> bool {
+        self.view == 0
     }
 
     pub fn cols(&self) -> usize {
@@ -608,6 +722,11 @@ impl<'a> Grid<'a> {
     fn scroll_rows_up(&mut self, top: usize, bottom: usize, count: usize) {
         let count = count.min(bottom + 1 - top);
         let cols = self.cols;
+        if top == 0 && bottom == self.rows - 1 && !self.alternate {
+            for row in 0..count {
+                self.history.push(&self.cells[row * cols..(row + 1) * cols]);
+            }
+        }
         self.cells.copy_within((top + count) * cols..(bottom + 1) * cols, top * cols);
         self.cells[(bottom + 1 - count) * cols..(bottom + 1) * cols].fill(self.blank);
         if top == 0 && bottom == self.rows - 1 {
@@ -864,6 +983,63 @@ pub(crate) mod tests {
         g.set_cursor(0, 2);
         write(&mut g, "y");
         assert_eq!(text(&g, 0), " xy");
+    }
+
+    fn with_history(cols: usize, rows: usize, lines: usize) -> Grid<'static> {
+        grid(cols, rows).with_history(Box::leak(vec![Cell::BLANK; cols * lines].into_boxed_slice()))
+    }
+
+    fn shown(grid: &Grid, row: usize) -> String {
+        (0..grid.cols()).map(|col| grid.shown_cell(row, col).ch).collect::<String>().trim_end().to_string()
+    }
+
+    #[test]
+    fn lines_scrolled_off_are_kept_and_the_view_shows_them() {
+        let mut g = with_history(20, 3, 10);
+        write(&mut g, "1\n2\n3\n4\n5");
+        assert_eq!(g.history_lines(), (10, 2));
+        g.take_damage();
+        g.scroll_view(1);
+        assert_eq!(g.view(), 1);
+        assert!(!g.cursor_shown());
+        assert_eq!(g.damaged_rows().count(), 3, "moving the view redraws the screen");
+        // The marker covers the top right corner, in inverted colours.
+        assert_eq!(shown(&g, 0), "2     SCROLLBACK -1");
+        assert_eq!(g.shown_cell(0, 19).bg, DEFAULT_FG);
+        assert_eq!((shown(&g, 1), shown(&g, 2)), ("3".into(), "4".into()));
+        g.scroll_view(100);
+        assert_eq!(g.view(), 2, "clamped to what the history holds");
+        assert_eq!((shown(&g, 1), shown(&g, 2)), ("2".into(), "3".into()));
+        g.scroll_view(-100);
+        assert_eq!((g.view(), shown(&g, 0)), (0, "3".into()));
+        assert_eq!(text(&g, 0), "3", "the screen itself never changed");
+    }
+
+    #[test]
+    fn the_history_keeps_the_newest_lines_and_ignores_the_alternate_screen() {
+        let mut g = with_history(30, 2, 3);
+        for n in 0..8 {
+            write(&mut g, &format!("{n}\n"));
+        }
+        assert_eq!(g.history_lines(), (3, 3));
+        g.scroll_view(3);
+        let marker_free = |g: &Grid, row| g.shown_cell(row, 0).ch;
+        assert_eq!([marker_free(&g, 0), marker_free(&g, 1)], ['4', '5']);
+        g.scroll_view(-3);
+        g.show_alternate(true);
+        write(&mut g, "a\nb\nc\n");
+        assert_eq!(g.history_lines(), (3, 3));
+        g.show_alternate(false);
+        g.scroll_view(1);
+        assert_eq!(marker_free(&g, 0), '6');
+    }
+
+    #[test]
+    fn without_storage_there_is_no_history() {
+        let mut g = grid(4, 2);
+        write(&mut g, "1\n2\n3\n");
+        g.scroll_view(5);
+        assert_eq!(g.view(), 0);
     }
 
     #[test]

@@ -30,8 +30,9 @@ use crate::arch::x86_64::fatal::{self, Reporter};
 use crate::boot::{self, BootInfo, Firmware};
 use crate::drivers::{uart, vga};
 use crate::mem::early;
+use crate::time;
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use framebuffer::{Memory, PixelFormat, Renderer, VideoMemory};
 use grid::{Cell, Grid, Span};
 use spin::Mutex;
@@ -42,6 +43,102 @@ use vga_text::VgaText;
 struct Screen {
     terminal: Terminal<'static>,
     output: Output,
+    coalescer: Coalescer,
+    /// Serial output written after text not yet presented: it waits for
+    /// that text to be on screen.
+    held: Held,
+}
+
+/// Decides when text written to the grid is presented (drawn to the
+/// screen). Presenting after every write costs a screen update per log
+/// line; a scroll alone moves most of the picture. So once output is
+/// coalesced, a write is presented at once only when a timer tick has passed
+/// since the last presentation; otherwise it waits for the next tick's
+/// write or for the executor's round to end ([`present`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Coalescer {
+    /// The tick of the last presentation.
+    presented: u64,
+    /// Whether something written is not presented yet.
+    pending: bool,
+}
+
+impl Coalescer {
+    pub const fn new() -> Self {
+        Self { presented: 0, pending: false }
+    }
+
+    /// After a write at tick `now`: whether to present it now. `defer` says
+    /// whether the write may wait at all.
+    pub fn after_write(&mut self, now: u64, defer: bool) -> bool {
+        self.pending = defer && now == self.presented;
+        !self.pending
+    }
+
+    /// Records a presentation at tick `now`.
+    pub fn presented(&mut self, now: u64) {
+        self.presented = now;
+        self.pending = false;
+    }
+
+    /// Whether something written waits to be presented.
+    pub fn pending(&self) -> bool {
+        self.pending
+    }
+}
+
+impl Default for Coalescer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Serial bytes held back until the screen shows the text before them.
+struct Held {
+    bytes: [u8; HELD_BYTES],
+    len: usize,
+}
+
+/// Serial output held at most; more presents the screen first. About 80
+/// log lines, more than a screenful between two ticks.
+const HELD_BYTES: usize = 8192;
+
+impl Held {
+    const EMPTY: Held = Held { bytes: [0; HELD_BYTES], len: 0 };
+
+    /// Appends `args` whole, or nothing when they do not fit.
+    fn append(&mut self, args: fmt::Arguments) -> bool {
+        let before = self.len;
+        if self.write_fmt(args).is_err() {
+            self.len = before;
+            return false;
+        }
+        true
+    }
+
+    /// The bytes held; whole formatted strings were appended, so whole
+    /// characters.
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    }
+
+    /// Sends the bytes held to serial and forgets them. The screen's lock
+    /// is held, which the logger takes: nothing may be logged.
+    fn release(&mut self) {
+        if self.len > 0 {
+            uart::write_str_unlogged(self.as_str());
+            self.len = 0;
+        }
+    }
+}
+
+impl Write for Held {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = self.bytes.get_mut(self.len..self.len + s.len()).ok_or(fmt::Error)?;
+        room.copy_from_slice(s.as_bytes());
+        self.len += s.len();
+        Ok(())
+    }
 }
 
 #[expect(clippy::large_enum_variant, reason = "one instance, in a static: no heap to box it in")]
@@ -51,6 +148,43 @@ enum Output {
 }
 
 impl Screen {
+    fn new(terminal: Terminal<'static>, output: Output) -> Self {
+        Self { terminal, output, coalescer: Coalescer::new(), held: Held::EMPTY }
+    }
+
+    /// Draws what was written, then sends the serial output that waited
+    /// for it.
+    fn present(&mut self) {
+        self.update();
+        self.coalescer.presented(time::ticks());
+        self.held.release();
+    }
+
+    /// After a write: presents it, unless it may wait (see [`Coalescer`]).
+    fn written(&mut self) {
+        let defer = COALESCING.load(Ordering::Relaxed)
+            && !interrupts::in_handler()
+            && x86_64::instructions::interrupts::are_enabled();
+        if self.coalescer.after_write(time::ticks(), defer) {
+            self.present();
+        }
+    }
+
+    /// Holds serial output `args`, which follows what was written to the
+    /// screen, while that is not presented. False when the caller is to
+    /// send it, once the screen's lock is released: the screen shows all
+    /// that was written (presented now if the hold was full).
+    fn hold(&mut self, args: fmt::Arguments) -> bool {
+        if !self.coalescer.pending() {
+            return false;
+        }
+        if self.held.append(args) {
+            return true;
+        }
+        self.present();
+        false
+    }
+
     fn update(&mut self) {
         let grid = self.terminal.grid_mut();
         match &mut self.output {
@@ -61,13 +195,27 @@ impl Screen {
 }
 
 impl Write for Screen {
+    /// New output brings a scrolled-back view to the bottom first: what is
+    /// printed is seen.
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        let grid = self.terminal.grid_mut();
+        grid.scroll_view(-(grid.view() as isize));
         self.terminal.write(s.as_bytes());
         Ok(())
     }
 }
 
 static SCREEN: Mutex<Option<Screen>> = Mutex::new(None);
+/// Whether screen output may wait for the next tick or the end of the
+/// executor's round ([`coalesce_output`]).
+static COALESCING: AtomicBool = AtomicBool::new(false);
+/// Lines of scrollback asked for (`scrollback=`), read when the grid is made.
+static SCROLLBACK_LINES: AtomicUsize = AtomicUsize::new(DEFAULT_SCROLLBACK);
+/// Lines of scrollback when `scrollback=` does not say.
+pub const DEFAULT_SCROLLBACK: usize = 1000;
+/// The most `scrollback=` gets: its boot memory is never given back, so a
+/// typing error must not take the machine's memory.
+pub const MAX_SCROLLBACK: usize = 100_000;
 /// Whether COM1 answered at boot.
 static SERIAL_PRESENT: AtomicBool = AtomicBool::new(false);
 
@@ -108,6 +256,15 @@ pub fn choose(firmware: Firmware, has_framebuffer: bool, wants_vga: bool) -> Cho
 /// boot memory ([`early`]) for the framebuffer's back buffer and the grid.
 pub fn init_screen(info: &BootInfo) {
     logger::set_screen_level(info.option("loglevel"));
+    let lines = match info.option("scrollback").map(str::parse::<usize>) {
+        None => DEFAULT_SCROLLBACK,
+        Some(Ok(lines)) => lines.min(MAX_SCROLLBACK),
+        Some(Err(_)) => {
+            log::warn!("scrollback= takes a number of lines; keeping {DEFAULT_SCROLLBACK}");
+            DEFAULT_SCROLLBACK
+        }
+    };
+    SCROLLBACK_LINES.store(lines, Ordering::Relaxed);
     install_screen(info);
     if !SERIAL_PRESENT.load(Ordering::Relaxed) {
         log::warn!("no serial port answers at COM1: output goes to the screen only");
@@ -149,7 +306,7 @@ fn install_screen(info: &BootInfo) {
 }
 
 fn install(mut screen: Screen) {
-    screen.update();
+    screen.present();
     *SCREEN.lock() = Some(screen);
 }
 
@@ -158,7 +315,66 @@ fn grid(cols: usize, rows: usize) -> Result<Grid<'static>, &'static str> {
     let spans = early::alloc_slice(rows, Span::EMPTY).ok_or("out of boot memory for the text grid")?;
     let alternate =
         early::alloc_slice(cols * rows, Cell::BLANK).ok_or("out of boot memory for the text grid")?;
-    Ok(Grid::new(cols, rows, cells, spans).with_alternate(alternate))
+    let grid = Grid::new(cols, rows, cells, spans).with_alternate(alternate);
+    // Less scrollback when boot memory cannot hold what was asked for.
+    let mut lines = SCROLLBACK_LINES.load(Ordering::Relaxed);
+    while lines > 0 {
+        if let Some(history) =
+            lines.checked_mul(cols).and_then(|count| early::alloc_slice(count, Cell::BLANK))
+        {
+            return Ok(grid.with_history(history));
+        }
+        lines /= 2;
+    }
+    log::warn!("no boot memory for a scrollback");
+    Ok(grid)
+}
+
+/// Where to move the screen's view of the scrollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scroll {
+    /// Lines back (negative: forward).
+    Lines(isize),
+    /// Screens back (negative: forward), each a line short of the screen's
+    /// height so that one line stays in view.
+    Pages(isize),
+    /// Back to the live screen.
+    Bottom,
+}
+
+/// Moves the screen's view through the scrollback; any output brings it
+/// back to the bottom.
+pub fn scroll_view(scroll: Scroll) {
+    if let Some(screen) = SCREEN.lock().as_mut() {
+        let grid = screen.terminal.grid_mut();
+        let lines = match scroll {
+            Scroll::Lines(lines) => lines,
+            Scroll::Pages(pages) => pages.saturating_mul(grid.rows().saturating_sub(1).max(1) as isize),
+            Scroll::Bottom => -(grid.view() as isize),
+        };
+        if lines != 0 {
+            grid.scroll_view(lines);
+            screen.present();
+        }
+    }
+}
+
+/// The scrollback's size: lines it holds at most and holds now, and the
+/// boot memory it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScrollbackStats {
+    pub capacity: usize,
+    pub used: usize,
+    pub bytes: usize,
+}
+
+/// The screen's scrollback, when there is a screen.
+pub fn scrollback_stats() -> Option<ScrollbackStats> {
+    SCREEN.lock().as_ref().map(|screen| {
+        let grid = screen.terminal.grid();
+        let (capacity, used) = grid.history_lines();
+        ScrollbackStats { capacity, used, bytes: capacity * grid.cols() * size_of::<Cell>() }
+    })
 }
 
 /// Installs the framebuffer console, or says why it cannot be used. Boot
@@ -209,7 +425,7 @@ fn build_framebuffer_screen(fb: &boot::Framebuffer, format: PixelFormat) -> Resu
     let mut renderer =
         Renderer::new(format, (width, height), memory, VideoMemory { bytes, pitch: fb.pitch as usize });
     renderer.clear(color::DEFAULT_BG);
-    Ok(Screen { terminal, output: Output::Framebuffer(renderer) })
+    Ok(Screen::new(terminal, Output::Framebuffer(renderer)))
 }
 
 /// Installs the VGA text console, or says why it cannot be used.
@@ -222,10 +438,7 @@ fn vga_screen(switch: bool) -> Result<(), &'static str> {
         vga::set_text_mode(device, &vga_text::font(), &vga_text::palette());
     }
     let buffer = vga::TextBuffer::take(adapter.is_some()).ok_or("the text buffer is already in use")?;
-    install(Screen {
-        terminal: Terminal::new(grid(vga::COLS, vga::ROWS)?),
-        output: Output::VgaText(VgaText::new(buffer)),
-    });
+    install(Screen::new(Terminal::new(grid(vga::COLS, vga::ROWS)?), Output::VgaText(VgaText::new(buffer))));
     match adapter {
         Some(device) => {
             let family = vga::family(device);
@@ -248,41 +461,83 @@ fn vga_screen(switch: bool) -> Result<(), &'static str> {
 
 /// Formats to every console; the backend of [`print!`](crate::print). The
 /// screen comes first: once a line is on serial, it is also on screen, which
-/// is what the test runner relies on before reading the screen back.
+/// is what the test runner relies on before reading the screen back. When
+/// the screen's presentation waits (see [`Coalescer`]), so does serial.
 pub fn print(args: fmt::Arguments) {
-    print_screen(args);
-    uart::write_fmt(args);
+    let held = lock_screen().as_mut().and_then(|screen| screen.as_mut()).is_some_and(|screen| {
+        let _ = screen.write_fmt(args);
+        screen.written();
+        screen.hold(args)
+    });
+    if !held {
+        uart::write_fmt(args);
+    }
 }
 
 /// Formats to the serial console only: test progress and other output the
-/// screen should not show.
+/// screen should not show. It still waits for screen output written before
+/// it to be presented.
 pub fn print_serial(args: fmt::Arguments) {
-    uart::write_fmt(args);
+    let held =
+        lock_screen().as_mut().and_then(|screen| screen.as_mut()).is_some_and(|screen| screen.hold(args));
+    if !held {
+        uart::write_fmt(args);
+    }
 }
 
 /// Formats to the screen console only: for bulk output that would flood the
 /// serial log.
 pub fn print_screen(args: fmt::Arguments) {
-    let screen = if interrupts::in_handler() { SCREEN.try_lock() } else { Some(SCREEN.lock()) };
-    if let Some(mut screen) = screen
-        && let Some(screen) = screen.as_mut()
-    {
+    if let Some(screen) = lock_screen().as_mut().and_then(|screen| screen.as_mut()) {
         let _ = screen.write_fmt(args);
-        screen.update();
+        screen.written();
+    }
+}
+
+/// The screen's lock: waited for in task context, only tried in an
+/// interrupt handler (see the module's notes).
+fn lock_screen() -> Option<spin::MutexGuard<'static, Option<Screen>>> {
+    if interrupts::in_handler() { SCREEN.try_lock() } else { Some(SCREEN.lock()) }
+}
+
+/// Output from now on may wait to be presented until a timer tick has
+/// passed or the executor's round ends; the executor calls [`present`] at
+/// the end of each round.
+pub fn coalesce_output() {
+    COALESCING.store(true, Ordering::Relaxed);
+}
+
+/// Every write is presented at once again, and what waits is presented
+/// now: for paths that end the machine (a reboot) without the executor.
+pub fn stop_coalescing() {
+    COALESCING.store(false, Ordering::Relaxed);
+    present();
+}
+
+/// Presents what was written to the screen and not presented yet, and
+/// sends the serial output that waited for it.
+pub fn present() {
+    if let Some(screen) = lock_screen().as_mut().and_then(|screen| screen.as_mut())
+        && screen.coalescer.pending()
+    {
+        screen.present();
     }
 }
 
 /// Prints to each console whose lock is free. For traps that return (a
 /// breakpoint), which can strike inside code holding a console lock: waiting
 /// for that lock would never end.
+///
+/// The screen is drawn, but serial output held for it stays held: the
+/// serial port's lock may be taken too. It goes at the next presentation.
 pub fn try_print(args: fmt::Arguments) {
-    uart::try_write_fmt(args);
     if let Some(mut screen) = SCREEN.try_lock()
         && let Some(screen) = screen.as_mut()
     {
         let _ = screen.write_fmt(args);
         screen.update();
     }
+    uart::try_write_fmt(args);
 }
 
 /// Runs `f` on the screen's text grid (tests check what is on screen).
@@ -291,23 +546,31 @@ pub fn with_grid<R>(f: impl FnOnce(&Grid) -> R) -> Option<R> {
 }
 
 /// Writes a panic or fatal exception report in red on the screen and plainly on serial, even if
-/// the panic struck while either console's lock was held.
+/// the panic struck while either console's lock was held. Serial output held
+/// back for the screen goes out first.
 ///
 /// # Safety
 /// Only for fatal paths: the interrupted code never runs again and no
 /// other CPU is running.
 pub unsafe fn print_fatal(args: fmt::Arguments) {
-    // SAFETY: per this function's contract.
-    unsafe { uart::write_fmt_fatal(args) };
     x86_64::instructions::interrupts::disable();
     if SCREEN.is_locked() {
         // SAFETY: per this function's contract the holder never runs again.
         unsafe { SCREEN.force_unlock() };
     }
-    if let Some(screen) = SCREEN.lock().as_mut() {
+    let mut screen = SCREEN.lock();
+    if let Some(screen) = screen.as_mut() {
+        // SAFETY: per this function's contract.
+        unsafe { uart::write_fmt_fatal(format_args!("{}", screen.held.as_str())) };
+        screen.held.len = 0;
+    }
+    // SAFETY: per this function's contract.
+    unsafe { uart::write_fmt_fatal(args) };
+    if let Some(screen) = screen.as_mut() {
         screen.terminal.reset_state();
         let _ = write!(screen, "\x1b[91m{args}\x1b[0m");
         screen.update();
+        screen.coalescer.presented(time::ticks());
     }
 }
 
@@ -327,6 +590,30 @@ macro_rules! println {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_wait_for_the_next_tick_only_when_they_may() {
+        let mut coalescer = Coalescer::new();
+        assert!(coalescer.after_write(0, false), "not coalescing: presented at once");
+        coalescer.presented(0);
+        assert!(!coalescer.after_write(0, true), "the same tick: it waits");
+        assert!(coalescer.pending());
+        assert!(!coalescer.after_write(0, true));
+        assert!(coalescer.after_write(1, true), "a tick later: presented");
+        coalescer.presented(1);
+        assert!(!coalescer.pending());
+        assert!(!coalescer.after_write(1, true));
+        assert!(coalescer.after_write(1, false), "a write that may not wait presents what waited too");
+    }
+
+    #[test]
+    fn held_output_is_appended_whole_or_not_at_all() {
+        let mut held = Held::EMPTY;
+        assert!(held.append(format_args!("{}", "a".repeat(HELD_BYTES - 1))));
+        assert!(!held.append(format_args!("{}{}", "b", "c")));
+        assert_eq!(held.len, HELD_BYTES - 1);
+        assert!(held.append(format_args!("d")));
+    }
 
     #[test]
     fn framebuffer_is_preferred_unless_vga_is_asked_for_on_bios() {

@@ -103,12 +103,14 @@ impl VgaText {
         }
         for (row, span) in grid.damaged_rows() {
             for col in span.start as usize..(span.end as usize).min(vga::COLS) {
-                self.buffer.write(row, col, entry(grid.cell(row, col)));
+                self.buffer.write(row, col, entry(grid.shown_cell(row, col)));
             }
         }
         grid.take_damage();
+        // Scrolled back, the cursor moves down with its row, or past the
+        // screen's end (which hides it) when its row is out of view.
         let (row, col) = grid.cursor();
-        self.buffer.set_cursor(row, col);
+        self.buffer.set_cursor((row + grid.view()).min(vga::ROWS), col);
     }
 }
 

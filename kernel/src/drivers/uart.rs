@@ -99,22 +99,29 @@ impl Com1 {
 }
 
 /// Queues (or, before the transmit interrupt, writes) `bytes`.
-fn send(mut bytes: &[u8]) {
+fn send(bytes: &[u8]) {
+    let may_wait = send_unreported(bytes);
+    report_drops(may_wait);
+}
+
+/// [`send`], leaving dropped bytes to be reported by a later write; returns
+/// whether the writer may wait.
+fn send_unreported(mut bytes: &[u8]) -> bool {
     let may_wait = x86_64::instructions::interrupts::are_enabled() && !interrupts::in_handler();
     while !bytes.is_empty() {
         {
             let mut port = PORT.lock();
-            let Some(com1) = port.as_mut() else { return };
+            let Some(com1) = port.as_mut() else { return may_wait };
             if !com1.queued {
                 com1.port.inner_mut().send_bytes_exact(bytes);
-                return;
+                return may_wait;
             }
             let taken = com1.queue.push(bytes);
             bytes = &bytes[taken..];
             com1.transmit();
             if !bytes.is_empty() && !may_wait {
                 com1.dropped += bytes.len();
-                return;
+                return may_wait;
             }
         }
         if !bytes.is_empty() {
@@ -122,7 +129,7 @@ fn send(mut bytes: &[u8]) {
             x86_64::instructions::hlt();
         }
     }
-    report_drops(may_wait);
+    may_wait
 }
 
 /// Logs (from task context) how many bytes were dropped since last time.
@@ -152,6 +159,12 @@ impl Write for Queue {
 /// Writes to COM1.
 pub fn write_fmt(args: fmt::Arguments) {
     let _ = Queue.write_fmt(args);
+}
+
+/// Writes `text` and logs nothing, not even dropped bytes (a later write
+/// reports them): for a writer that holds a lock the logger takes.
+pub fn write_str_unlogged(text: &str) {
+    send_unreported(text.as_bytes());
 }
 
 /// Waits until everything queued is on the wire: before the machine resets

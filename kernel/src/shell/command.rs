@@ -14,6 +14,7 @@ pub enum Command<'a> {
     Acpi,
     Colors,
     Sleep(Duration),
+    Seq(u32),
     Reboot,
     Poweroff,
     Panic,
@@ -41,10 +42,14 @@ pub const HELP: &[(&str, &str)] = &[
     ("acpi", "what the firmware's ACPI tables describe"),
     ("colors", "the ANSI colour palette"),
     ("sleep N", "wait N seconds (other tasks keep running)"),
+    ("seq N", "print the numbers 1 to N, one a line"),
     ("reboot", "restart the machine"),
     ("poweroff", "switch the machine off (ACPI)"),
     ("panic", "panic, to see the panic screen"),
 ];
+
+/// The most lines `seq` prints.
+const MAX_SEQ: u32 = 100_000;
 
 /// The longest `sleep` accepted.
 const MAX_SLEEP_SECONDS: u64 = 3600;
@@ -71,6 +76,10 @@ pub fn parse(line: &str) -> Command<'_> {
         "sleep" => match rest.parse::<u64>() {
             Ok(seconds) if seconds <= MAX_SLEEP_SECONDS => Command::Sleep(Duration::from_secs(seconds)),
             _ => Command::Error(Error::Usage("usage: sleep SECONDS (0 to 3600)")),
+        },
+        "seq" => match rest.parse::<u32>() {
+            Ok(count) if count <= MAX_SEQ => Command::Seq(count),
+            _ => Command::Error(Error::Usage("usage: seq N (0 to 100000)")),
         },
         other => Command::Error(Error::Unknown(other)),
     }
@@ -100,6 +109,9 @@ mod tests {
         assert!(matches!(parse("sleep"), Command::Error(Error::Usage(_))));
         assert!(matches!(parse("sleep -1"), Command::Error(Error::Usage(_))));
         assert!(matches!(parse("sleep 99999"), Command::Error(Error::Usage(_))));
+        assert_eq!(parse("seq 200"), Command::Seq(200));
+        assert!(matches!(parse("seq"), Command::Error(Error::Usage(_))));
+        assert!(matches!(parse("seq 100001"), Command::Error(Error::Usage(_))));
         assert!(matches!(parse("mem now"), Command::Error(Error::Usage(_))));
     }
 }

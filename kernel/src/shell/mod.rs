@@ -4,7 +4,9 @@
 pub mod command;
 pub mod line;
 
-use crate::task::{executor, input::KEYS};
+use crate::console::Scroll;
+use crate::task::executor;
+use crate::task::input::{KEYS, Key};
 use crate::{boot, console, mem, print, println};
 use crate::{drivers, time};
 use command::{Command, Error, HELP};
@@ -33,6 +35,19 @@ pub async fn task() {
     let _ = editor.start(&mut Consoles);
     loop {
         let key = KEYS.next().await;
+        // Shift with Page Up/Down or Up/Down moves through the scrollback;
+        // any other key brings the view back to the bottom.
+        let scroll = match key {
+            Key::ShiftPageUp => Scroll::Pages(1),
+            Key::ShiftPageDown => Scroll::Pages(-1),
+            Key::ShiftUp => Scroll::Lines(1),
+            Key::ShiftDown => Scroll::Lines(-1),
+            _ => Scroll::Bottom,
+        };
+        console::scroll_view(scroll);
+        if scroll != Scroll::Bottom {
+            continue;
+        }
         match editor.key(key, &mut Consoles) {
             Ok(Outcome::Line(line)) => {
                 run(command::parse(&line)).await;
@@ -67,7 +82,17 @@ async fn run(command: Command<'_>) {
             );
         }
         Command::Date => println!("{} (CMOS clock, usually UTC)", drivers::rtc::now()),
-        Command::Mem => print!("{}", mem::stats()),
+        Command::Mem => {
+            print!("{}", mem::stats());
+            if let Some(scrollback) = console::scrollback_stats() {
+                println!(
+                    "console      scrollback of {} lines ({} kept), {} KiB of boot memory",
+                    scrollback.capacity,
+                    scrollback.used,
+                    scrollback.bytes / 1024
+                );
+            }
+        }
         Command::BootInfo => bootinfo(),
         Command::Acpi => match drivers::acpi::info() {
             Some(acpi) => print!("{acpi}"),
@@ -78,8 +103,15 @@ async fn run(command: Command<'_>) {
             time::sleep(duration).await;
             println!("slept {} s", duration.as_secs());
         }
+        Command::Seq(count) => {
+            for n in 1..=count {
+                println!("{n}");
+            }
+        }
         Command::Reboot => {
             println!("rebooting");
+            // The reset comes before the executor's next round.
+            console::stop_coalescing();
             drivers::reboot()
         }
         Command::Poweroff => {

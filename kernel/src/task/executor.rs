@@ -14,6 +14,7 @@
 //! a fixed table and dropped by the executor's next round.
 
 use crate::arch::interrupts;
+use crate::console;
 use crate::time;
 use alloc::{boxed::Box, collections::BTreeMap, sync::Arc, task::Wake};
 use core::future::Future;
@@ -197,6 +198,8 @@ impl Executor {
                 self.tasks.remove(&id);
             }
         }
+        // The round's writers are done: what they wrote is shown.
+        console::present();
         polled
     }
 

@@ -21,6 +21,12 @@ pub enum Key {
     Down,
     /// Ctrl with a letter (Ctrl-C is `Ctrl('c')`).
     Ctrl(char),
+    /// Shift with Page Up, Page Down, Up or Down: moving through the
+    /// console's scrollback.
+    ShiftPageUp,
+    ShiftPageDown,
+    ShiftUp,
+    ShiftDown,
 }
 
 impl Key {
@@ -157,6 +163,10 @@ impl SerialDecoder {
                     (b"[" | b"O", b'H') | (b"[1", b'~') => Some(Key::Home),
                     (b"[" | b"O", b'F') | (b"[4", b'~') => Some(Key::End),
                     (b"[3", b'~') => Some(Key::Delete),
+                    (b"[5;2", b'~') => Some(Key::ShiftPageUp),
+                    (b"[6;2", b'~') => Some(Key::ShiftPageDown),
+                    (b"[1;2", b'A') => Some(Key::ShiftUp),
+                    (b"[1;2", b'B') => Some(Key::ShiftDown),
                     _ => None,
                 };
                 self.len = 0;
@@ -207,6 +217,14 @@ mod tests {
 
     fn chars(text: &str) -> Vec<Key> {
         text.chars().map(Key::Char).collect()
+    }
+
+    #[test]
+    fn shift_with_page_and_arrow_keys_scrolls() {
+        assert_eq!(
+            keys(b"\x1b[5;2~\x1b[6;2~\x1b[1;2A\x1b[1;2B"),
+            [Key::ShiftPageUp, Key::ShiftPageDown, Key::ShiftUp, Key::ShiftDown]
+        );
     }
 
     #[test]

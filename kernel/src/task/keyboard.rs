@@ -46,6 +46,13 @@ pub async fn task(layout: AnyLayout) {
         let Ok(Some(event)) = keyboard.add_byte(scancode) else { continue };
         let key = match keyboard.process_keyevent(event) {
             Some(DecodedKey::Unicode(ch)) => Key::from_char(ch),
+            Some(DecodedKey::RawKey(code)) if keyboard.get_modifiers().is_shifted() => match code {
+                KeyCode::PageUp => Some(Key::ShiftPageUp),
+                KeyCode::PageDown => Some(Key::ShiftPageDown),
+                KeyCode::ArrowUp => Some(Key::ShiftUp),
+                KeyCode::ArrowDown => Some(Key::ShiftDown),
+                _ => None,
+            },
             Some(DecodedKey::RawKey(code)) => match code {
                 KeyCode::ArrowUp => Some(Key::Up),
                 KeyCode::ArrowDown => Some(Key::Down),

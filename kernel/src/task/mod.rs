@@ -23,5 +23,7 @@ pub fn run(info: &BootInfo, tasks: impl IntoIterator<Item = Task>) -> ! {
         executor.spawn(task);
     }
     log::info!("boot complete, entering the idle loop");
+    // From here the executor presents the screen at the end of each round.
+    crate::console::coalesce_output();
     executor.run()
 }

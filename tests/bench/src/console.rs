@@ -3,6 +3,7 @@
 //! with `copy_from_slice` (memcpy), measured in the same run.
 
 use kernel::boot::ColorMask;
+use kernel::console::Coalescer;
 use kernel::console::framebuffer::{Memory, PixelFormat, Renderer, VideoMemory};
 use kernel::console::grid::{Cell, Grid, Span};
 use kernel::console::terminal::Terminal;
@@ -82,14 +83,14 @@ pub fn run() {
         terminal.write(&plain_pages[page % plain_pages.len()]);
         renderer.update(terminal.grid_mut());
     });
-    report("full screen of new plain text", plain, memcpy, glyphs);
+    report("full screen of new plain text", plain, memcpy, glyphs, Some(4.0));
 
     let colored = per_run(|| {
         page += 1;
         terminal.write(&colored_pages[page % colored_pages.len()]);
         renderer.update(terminal.grid_mut());
     });
-    report("full screen of text with colour escapes", colored, memcpy, glyphs);
+    report("full screen of text with colour escapes", colored, memcpy, glyphs, None);
 
     let log_lines = scroll_cost(&mut terminal, &mut renderer, |n| {
         format!("\x1b[32mINFO \x1b[0m kernel::console: line {n:06} of the log, scrolling")
@@ -99,6 +100,55 @@ pub fn run() {
         (0..cols).map(|c| (b'!' + ((c * 7 + n * 13) % 90) as u8) as char).collect()
     });
     report_scroll("scroll by one line (every cell changes)", distinct, memcpy);
+
+    // A screenful of 100-character log lines, each written and flushed as
+    // the logger does: presented after every line, and coalesced (presented
+    // once a 1 kHz tick has passed, and when the writer is done).
+    let log: Vec<Vec<u8>> = (0..4096)
+        .map(|n| {
+            let text = format!("kernel::task: record {n:06} of the log, a line of a hundred characters");
+            format!("\n\x1b[32mINFO \x1b[0m {text:<94}").into_bytes()
+        })
+        .collect();
+    let mut n = 0;
+    let every_line = per_run(|| {
+        for _ in 0..rows {
+            n += 1;
+            terminal.write(&log[n % log.len()]);
+            renderer.update(terminal.grid_mut());
+        }
+    });
+    report_lines("log lines, each presented", every_line, memcpy, rows, None);
+    let start = Instant::now();
+    let tick = || start.elapsed().as_millis() as u64;
+    let mut coalescer = Coalescer::new();
+    let coalesced = per_run(|| {
+        for _ in 0..rows {
+            n += 1;
+            terminal.write(&log[n % log.len()]);
+            if coalescer.after_write(tick(), true) {
+                renderer.update(terminal.grid_mut());
+                coalescer.presented(tick());
+            }
+        }
+        if coalescer.pending() {
+            renderer.update(terminal.grid_mut());
+            coalescer.presented(tick());
+        }
+    });
+    report_lines("log lines, coalesced per tick", coalesced, memcpy, rows, Some(60.0));
+}
+
+/// A screenful of `lines` lines: glyphs per second and the ratio to memcpy,
+/// against `goal` when there is one.
+fn report_lines(what: &str, time: Duration, memcpy: Duration, lines: usize, goal: Option<f64>) {
+    let rate = (lines * 100) as f64 / time.as_secs_f64() / 1e6;
+    let ratio = time.as_secs_f64() / memcpy.as_secs_f64();
+    println!(
+        "  {what:<40} {:>9.3} ms  {rate:>7.1} M glyphs/s  {ratio:>5.1}x memcpy per screenful{}",
+        ms(time),
+        goal_text(goal)
+    );
 }
 
 /// Fills the screen with `line(n)` lines, then times printing one more
@@ -134,10 +184,19 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn report(what: &str, time: Duration, memcpy: Duration, glyphs: usize) {
+fn report(what: &str, time: Duration, memcpy: Duration, glyphs: usize, goal: Option<f64>) {
     let rate = glyphs as f64 / time.as_secs_f64() / 1e6;
     let ratio = time.as_secs_f64() / memcpy.as_secs_f64();
-    println!("  {what:<40} {:>9.3} ms  {rate:>7.1} M glyphs/s  {ratio:>5.2}x memcpy", ms(time));
+    println!(
+        "  {what:<40} {:>9.3} ms  {rate:>7.1} M glyphs/s  {ratio:>5.2}x memcpy{}",
+        ms(time),
+        goal_text(goal)
+    );
+}
+
+/// The goal for a ratio to memcpy, as the figures print it.
+fn goal_text(goal: Option<f64>) -> String {
+    goal.map_or(String::new(), |goal| format!("  (goal <= {goal}x)"))
 }
 
 fn report_scroll(what: &str, time: Duration, memcpy: Duration) {

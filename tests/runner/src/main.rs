@@ -36,6 +36,8 @@ struct Options {
     filter: Option<String>,
     jobs: usize,
     matrix: bool,
+    /// Where `make screenshot` saves the picture; no tests then.
+    screenshot: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -45,7 +47,7 @@ fn main() -> ExitCode {
             eprintln!("test-runner: {message}");
             eprintln!(
                 "usage: test-runner --iso ISO --hdd IMAGE --kernel ELF --ovmf-code FILE --ovmf-vars FILE \
-                 [--accel tcg|kvm] [--filter TEXT] [--jobs N] [--matrix]"
+                 [--accel tcg|kvm] [--filter TEXT] [--jobs N] [--matrix] [--screenshot PNG]"
             );
             return ExitCode::from(2);
         }
@@ -54,6 +56,12 @@ fn main() -> ExitCode {
         return test_matrix(&options);
     }
     let mut tally = Tally::default();
+    if let Some(file) = options.screenshot.clone() {
+        run_boots(vec![screenshot_boot(&options.iso, file)], &options, |boot, outcome| {
+            tally.add_boot(boot, outcome)
+        });
+        return if tally.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
 
     let host = build::host_unit_tests();
     tally.add_host(&host);
@@ -154,6 +162,25 @@ fn main() -> ExitCode {
     if tally.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
+/// The picture in the README: the real kernel on BIOS after `help`,
+/// `colors` and `mem`, saved once `mem` has printed its last line.
+fn screenshot_boot(iso: &Path, file: PathBuf) -> Boot {
+    Boot::new(
+        "screenshot",
+        iso,
+        Firmware::Bios,
+        Expect::Script(vec![
+            Step::Serial(SHELL_READY),
+            Step::Type(Via::Serial, "help"),
+            Step::Type(Via::Serial, "colors"),
+            Step::Type(Via::Serial, "mem"),
+            Step::Serial("console      scrollback"),
+            Step::Serial("\n> "),
+            Step::Screendump(file),
+        ]),
+    )
+}
+
 /// The real kernel surviving what a machine can throw at it, one boot each:
 /// an NMI and then a machine check (injected through the monitor), garbage
 /// on the serial line, and a reboot that must reset the machine.
@@ -184,6 +211,23 @@ fn scripted_boots(iso: &Path) -> Vec<Boot> {
                 Step::SerialBytes(b"echo \xffa\x1bb\x1b["),
                 Step::SerialBytes(b"C\xc3z\r"),
                 Step::Serial("\n\u{fffd}ab\u{fffd}z\n"),
+            ],
+        ),
+        // 200 numbered lines, then Shift+PgUp three times: with the screen's
+        // 50 rows, line 10 is in view only scrolled back; any key returns.
+        boot(
+            "scrollback",
+            vec![
+                Step::Serial(SHELL_READY),
+                Step::Type(Via::Serial, "seq 200"),
+                Step::Serial("\n200\n"),
+                Step::Keys(&["shift", "pgup"]),
+                Step::Keys(&["shift", "pgup"]),
+                Step::Keys(&["shift", "pgup"]),
+                Step::Screen("10 "),
+                Step::Keys(&["end"]),
+                Step::Screen("200 "),
+                Step::Screen("> "),
             ],
         ),
         boot(
@@ -322,6 +366,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
     let mut accel = "tcg".to_string();
     let mut filter = None;
     let mut matrix = false;
+    let mut screenshot = None;
     let mut jobs = thread::available_parallelism().map_or(1, |n| n.get());
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -334,6 +379,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             "--accel" => accel = value()?,
             "--filter" => filter = Some(value()?).filter(|f| !f.is_empty()),
             "--matrix" => matrix = true,
+            "--screenshot" => screenshot = Some(PathBuf::from(value()?)),
             "--jobs" => {
                 jobs = value()?.parse().map_err(|_| "--jobs takes a positive number")?;
                 jobs = jobs.max(1);
@@ -353,6 +399,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         filter,
         jobs,
         matrix,
+        screenshot,
     })
 }
 

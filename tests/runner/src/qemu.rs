@@ -141,6 +141,13 @@ pub enum Step {
     SerialBytes(&'static [u8]),
     /// Send this command to QEMU's monitor (QMP).
     Monitor(Value),
+    /// Press these keys together on the PS/2 keyboard (QEMU's key names).
+    Keys(&'static [&'static str]),
+    /// Wait until a text row of the screen starts with this text, drawn in
+    /// the default colours (what keys do shows on the screen alone).
+    Screen(&'static str),
+    /// Save the screen as a PNG file here.
+    Screendump(PathBuf),
     /// Wait for QEMU to exit by itself: with `-no-reboot`, a reset ends it.
     Exit,
 }
@@ -423,6 +430,25 @@ impl Script {
                 Step::Monitor(command) => {
                     Qmp::connect(socket)?.execute(command.clone())?;
                 }
+                Step::Keys(keys) => {
+                    let keys: Vec<Value> =
+                        keys.iter().map(|key| json!({"type": "qcode", "data": key})).collect();
+                    Qmp::connect(socket)?
+                        .execute(json!({"execute": "send-key", "arguments": {"keys": keys}}))?;
+                    // QEMU releases the keys after 100 ms; the next press
+                    // waits for that, or the two would merge.
+                    thread::sleep(Duration::from_millis(150));
+                }
+                Step::Screendump(file) => {
+                    Qmp::connect(socket)?.execute(
+                        json!({"execute": "screendump", "arguments": {"filename": file, "format": "png"}}),
+                    )?;
+                    self.summary = format!("screen saved as {}", file.display());
+                }
+                Step::Screen(text) => match check_screen_line(socket, text) {
+                    Ok(summary) => self.summary = summary,
+                    Err(_) => return Ok(false),
+                },
                 Step::Exit => match child.try_wait() {
                     Ok(Some(status)) if status.code() == Some(0) => {
                         self.summary = "QEMU exited (reset)".into()
