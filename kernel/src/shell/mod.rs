@@ -116,7 +116,10 @@ async fn run(command: Command<'_>) {
         }
         Command::Poweroff => {
             println!("powering off");
+            // What power_off logs must be out before the machine is.
+            console::stop_coalescing();
             let why = drivers::acpi::power_off();
+            console::coalesce_output();
             println!("poweroff failed: {why}");
         }
         Command::Panic => panic!("panic requested from the shell"),
