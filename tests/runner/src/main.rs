@@ -63,9 +63,6 @@ fn main() -> ExitCode {
         return if tally.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     }
 
-    let host = build::host_unit_tests();
-    tally.add_host(&host);
-
     let mut boots = Vec::new();
     match build::test_kernels() {
         Ok(kernels) => {
@@ -157,7 +154,14 @@ fn main() -> ExitCode {
     // parallel slots finish together.
     boots.sort_by_key(|boot| boot.firmware != Firmware::Uefi);
 
+    // The host tests run beside the boots: cargo is done with the test
+    // kernels by now, and many boots spend their time waiting on the clock.
+    let host = thread::spawn(build::host_unit_tests);
     run_boots(boots, &options, |boot, outcome| tally.add_boot(boot, outcome));
+    match host.join() {
+        Ok(host) => tally.add_host(&host),
+        Err(_) => tally.fail("host   unit tests", "the thread running cargo test panicked"),
+    }
     println!("{} passed, {} failed", tally.passed, tally.failed);
     if tally.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
