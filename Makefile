@@ -284,7 +284,10 @@ debug: iso
 	@echo "  gdb $(KERNEL_ELF) -ex 'target remote localhost:1234'"
 	$(QEMU_RUN) -s -S
 
-TEST_RUNNER = cargo run --release -q -p test-runner -- \
+# The runner is built in the dev profile (optimised, see Cargo.toml): the
+# host unit tests it runs then reuse its dependencies instead of building
+# them a second time for release.
+TEST_RUNNER = cargo run -q -p test-runner -- \
 	--iso $(ISO) --hdd $(HDD) --kernel $(KERNEL_ELF) --accel $(ACCEL) --ovmf-code "$$code" --ovmf-vars "$$vars" \
 	$(if $(FILTER),--filter "$(FILTER)")
 
@@ -301,10 +304,7 @@ test-matrix: iso
 # The README's picture: boots the kernel (BIOS), runs help, colors and mem,
 # and saves the screen.
 screenshot: iso
-	@mkdir -p docs; $(find_ovmf); \
-	cargo run --release -q -p test-runner -- \
-		--iso $(ISO) --kernel $(KERNEL_ELF) --accel $(ACCEL) --ovmf-code "$$code" --ovmf-vars "$$vars" \
-		--screenshot $(CURDIR)/docs/screenshot.png
+	@mkdir -p docs; $(find_ovmf); $(TEST_RUNNER) --screenshot $(CURDIR)/docs/screenshot.png
 
 bench: setup
 	cargo run --release -q -p bench

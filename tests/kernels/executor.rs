@@ -38,10 +38,13 @@ fn woken_tasks_run_in_wake_order() {
     let mut executor = Executor::new();
     let order = Arc::new(Mutex::new(Vec::new()));
     // Each task sleeps a different time, so the timer wakes them in order.
-    for (name, ms) in [(3u32, 30u64), (1, 10), (2, 20)] {
+    // The deadlines are set here, 50 ms apart, so that an emulator stalled
+    // between the tasks' first polls cannot reorder them.
+    for (name, ms) in [(3u32, 150u64), (1, 50), (2, 100)] {
         let order = Arc::clone(&order);
+        let sleep = time::sleep(Duration::from_millis(ms));
         executor.spawn(Task::new("sleeper", async move {
-            time::sleep(Duration::from_millis(ms)).await;
+            sleep.await;
             order.lock().push(name);
         }));
     }
