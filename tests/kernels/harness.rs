@@ -47,6 +47,15 @@ pub fn start() -> &'static boot::BootInfo {
     kernel::init()
 }
 
+/// Raises `VECTOR` in software, as if the line behind it had fired.
+///
+/// # Safety
+/// The vector must be one whose handler expects no error code.
+pub unsafe fn raise<const VECTOR: u8>() {
+    // SAFETY: per the contract, the handler returns normally.
+    unsafe { core::arch::asm!("int {vector}", vector = const VECTOR) };
+}
+
 /// A test: anything callable, reported under its path.
 pub trait Testable {
     fn run(&self);

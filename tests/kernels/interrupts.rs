@@ -98,15 +98,6 @@ fn keyboard_bytes_arrive_through_irq1() {
     }
 }
 
-/// Raises `VECTOR` in software, as if the line behind it had fired.
-///
-/// # Safety
-/// The vector must be one whose handler expects no error code.
-unsafe fn raise<const VECTOR: u8>() {
-    // SAFETY: per the contract, the handler returns normally.
-    unsafe { core::arch::asm!("int {vector}", vector = const VECTOR) };
-}
-
 static COM2_INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
 
 fn count_com2() {
@@ -123,11 +114,11 @@ fn a_registered_line_runs_its_handler_until_released() {
     // SAFETY: vector 35 (line 3) dispatches to the handler just registered,
     // which only counts; an end of interrupt with nothing in service (to the
     // local APIC or the 8259s) changes nothing.
-    unsafe { raise::<{ FIRST_VECTOR + COM2 }>() };
+    unsafe { harness::raise::<{ FIRST_VECTOR + COM2 }>() };
     assert_eq!(COM2_INTERRUPTS.load(Ordering::SeqCst), 1);
     drop(line);
     // SAFETY: as above; with the line released no handler runs.
-    unsafe { raise::<{ FIRST_VECTOR + COM2 }>() };
+    unsafe { harness::raise::<{ FIRST_VECTOR + COM2 }>() };
     assert_eq!(COM2_INTERRUPTS.load(Ordering::SeqCst), 1, "the released handler still ran");
     let again = register(COM2, count_com2).expect("a released line can be registered again");
     drop(again);
@@ -139,7 +130,7 @@ fn an_unclaimed_interrupt_is_reported_once() {
     for _ in 0..3 {
         // SAFETY: vector 37 (line 5) has no handler: the dispatcher reports
         // it and acknowledges the idle controller, which changes nothing.
-        unsafe { raise::<{ FIRST_VECTOR + 5 }>() };
+        unsafe { harness::raise::<{ FIRST_VECTOR + 5 }>() };
     }
     let rows = kernel::console::with_grid(|grid| grid.rows()).expect("a screen console");
     let reports = (0..rows)
@@ -221,11 +212,11 @@ fn local_vectors_run_their_handler_then_their_acknowledgement() {
     let spurious = register_local(SPURIOUS_VECTOR, count_local, count_local_ack).unwrap_err();
     assert_eq!(spurious, RegisterError::NotLocal(SPURIOUS_VECTOR));
     // SAFETY: the vector's handler and acknowledgement only count.
-    unsafe { raise::<VECTOR>() };
+    unsafe { harness::raise::<VECTOR>() };
     assert_eq!((LOCAL_INTERRUPTS.load(Ordering::SeqCst), LOCAL_ACKS.load(Ordering::SeqCst)), (1, 1));
     drop(local);
     // SAFETY: released, the vector runs nothing (it is reported once).
-    unsafe { raise::<VECTOR>() };
+    unsafe { harness::raise::<VECTOR>() };
     assert_eq!((LOCAL_INTERRUPTS.load(Ordering::SeqCst), LOCAL_ACKS.load(Ordering::SeqCst)), (1, 1));
 }
 
@@ -234,7 +225,7 @@ fn the_spurious_vector_runs_nothing() {
     use kernel::arch::interrupts::SPURIOUS_VECTOR;
     let before = (LOCAL_INTERRUPTS.load(Ordering::SeqCst), LOCAL_ACKS.load(Ordering::SeqCst));
     // SAFETY: the dispatcher ignores the spurious vector.
-    unsafe { raise::<SPURIOUS_VECTOR>() };
+    unsafe { harness::raise::<SPURIOUS_VECTOR>() };
     assert_eq!((LOCAL_INTERRUPTS.load(Ordering::SeqCst), LOCAL_ACKS.load(Ordering::SeqCst)), before);
     assert!(interrupts::are_enabled());
 }

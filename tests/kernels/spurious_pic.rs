@@ -15,15 +15,6 @@ use kernel::time;
 
 harness::test_kernel!();
 
-/// Raises `VECTOR` in software, as if the line behind it had fired.
-///
-/// # Safety
-/// The vector must be one whose handler expects no error code.
-unsafe fn raise<const VECTOR: u8>() {
-    // SAFETY: per the contract, the handler returns normally.
-    unsafe { core::arch::asm!("int {vector}", vector = const VECTOR) };
-}
-
 #[test_case]
 fn the_8259s_deliver_the_interrupts() {
     assert_eq!(kernel::arch::interrupts::controller_name(), "8259 PIC");
@@ -35,8 +26,8 @@ fn spurious_interrupts_of_both_pics_are_recognised_and_reported() {
     // SAFETY: vectors 39 and 47 are the PICs' lowest-priority lines; with
     // nothing in service they are spurious, and the dispatcher only reports.
     unsafe {
-        raise::<{ FIRST_VECTOR + 7 }>();
-        raise::<{ FIRST_VECTOR + 15 }>();
+        harness::raise::<{ FIRST_VECTOR + 7 }>();
+        harness::raise::<{ FIRST_VECTOR + 15 }>();
     }
     let rows = kernel::console::with_grid(|grid| grid.rows()).expect("a screen console");
     for line in ["line 7 (vector 39)", "line 15 (vector 47)"] {
