@@ -113,32 +113,31 @@ fn main() -> ExitCode {
         }
         Err(log) => tally.fail("image  ember-vga", &log),
     }
-    // Typing into the shell, on the keyboard and on the serial line.
-    for firmware in Firmware::ALL {
-        for (via, name, command, output) in [
-            (Via::Keyboard, "shell_via_keyboard", "echo Typed ON the Keyboard", "Typed ON the Keyboard"),
-            (Via::Serial, "shell_via_serial", "echo sent over serial", "sent over serial"),
-        ] {
-            boots.push(Boot::new(name, &options.iso, firmware, Expect::Shell { via, command, output }));
-        }
-    }
-    // Boot media: the real kernel, to its idle loop, from the ISO as a CD,
-    // a hard disk and a USB stick, and from `make hdd`'s disk image as a
-    // hard disk, on both firmwares.
+    // Boot media: the real kernel from the ISO as a CD, a hard disk and a
+    // USB stick, and from `make hdd`'s disk image as a hard disk, on both
+    // firmwares. Two of them also type into the shell, on the keyboard and
+    // on the serial line, which needs the boot to have completed anyway.
     for image in [&options.iso, &options.hdd] {
         if let Err(log) = build::check_bios_installed(image) {
             tally.fail(&format!("image  {}", image.display()), &log);
         }
     }
     for firmware in Firmware::ALL {
-        let media = Medium::ALL.map(|medium| ("kernel_reaches_idle", &options.iso, medium));
-        for (name, image, medium) in
-            media.into_iter().chain([("hdd_reaches_idle", &options.hdd, Medium::Disk)])
-        {
-            boots.push(Boot {
-                medium,
-                ..Boot::new(name, image, firmware, Expect::SerialLines(vec![IDLE_LINE.into()]))
-            });
+        let keyboard = Expect::Shell {
+            via: Via::Keyboard,
+            command: "echo Typed ON the Keyboard",
+            output: "Typed ON the Keyboard",
+        };
+        let serial =
+            Expect::Shell { via: Via::Serial, command: "echo sent over serial", output: "sent over serial" };
+        let idle = || Expect::SerialLines(vec![IDLE_LINE.into()]);
+        for (name, image, medium, expect) in [
+            ("shell_via_keyboard", &options.iso, Medium::Cd, keyboard),
+            ("kernel_reaches_idle", &options.iso, Medium::Disk, idle()),
+            ("shell_via_serial", &options.iso, Medium::UsbStick, serial),
+            ("hdd_reaches_idle", &options.hdd, Medium::Disk, idle()),
+        ] {
+            boots.push(Boot { medium, ..Boot::new(name, image, firmware, expect) });
         }
     }
     boots.extend(scripted_boots(&options.iso));

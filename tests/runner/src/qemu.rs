@@ -80,8 +80,6 @@ pub enum Medium {
 }
 
 impl Medium {
-    pub const ALL: [Medium; 3] = [Medium::Cd, Medium::Disk, Medium::UsbStick];
-
     pub fn name(self) -> &'static str {
         match self {
             Self::Cd => "cd",
