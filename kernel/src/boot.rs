@@ -397,18 +397,27 @@ impl fmt::Display for Firmware {
 
 static INFO: Once<BootInfo> = Once::new();
 
-/// The framebuffer's memory (`height` rows of `pitch` bytes), the first time
-/// it is asked for: the console that draws there is its one owner.
-pub fn take_framebuffer_memory() -> Option<&'static mut [u8]> {
+/// The framebuffer's memory: `length` bytes (`height` rows of `pitch`) from
+/// physical `physical`. Handed out once ([`take_framebuffer_memory`]), to
+/// the console that draws there, which maps it as video memory wants.
+#[derive(Debug, PartialEq, Eq)]
+pub struct FramebufferMemory {
+    pub physical: u64,
+    pub length: usize,
+}
+
+/// The framebuffer's memory, the first time it is asked for: the console
+/// that draws there is its one owner.
+pub fn take_framebuffer_memory() -> Option<FramebufferMemory> {
     static TAKEN: AtomicBool = AtomicBool::new(false);
-    let fb = info().framebuffer?;
+    let info = info();
+    let fb = info.framebuffer?;
     if TAKEN.swap(true, Ordering::Relaxed) {
         return None;
     }
-    // SAFETY: Limine maps the framebuffer at `address` (inside the HHDM),
-    // `height` rows of `pitch` bytes, and the flag above hands it out once.
-    Some(unsafe {
-        core::slice::from_raw_parts_mut(fb.address as *mut u8, fb.pitch as usize * fb.height as usize)
+    Some(FramebufferMemory {
+        physical: fb.address as u64 - info.hhdm_offset,
+        length: fb.pitch as usize * fb.height as usize,
     })
 }
 

@@ -29,7 +29,7 @@ use crate::arch::interrupts;
 use crate::arch::x86_64::fatal::{self, Reporter};
 use crate::boot::{self, BootInfo, Firmware};
 use crate::drivers::{uart, vga};
-use crate::mem::early;
+use crate::mem::{self, early};
 use crate::time;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -421,7 +421,11 @@ fn build_framebuffer_screen(fb: &boot::Framebuffer, format: PixelFormat) -> Resu
     })()
     .ok_or("out of boot memory for the back buffer and glyph cache")?;
     let terminal = Terminal::new(grid(cols, rows)?);
-    let bytes = boot::take_framebuffer_memory().ok_or("the framebuffer is already in use")?;
+    let video = boot::take_framebuffer_memory().ok_or("the framebuffer is already in use")?;
+    let bytes = mem::map_framebuffer(video).map_err(|error| {
+        log::warn!("mapping the framebuffer: {error:?}");
+        "its memory cannot be mapped"
+    })?;
     let mut renderer =
         Renderer::new(format, (width, height), memory, VideoMemory { bytes, pitch: fb.pitch as usize });
     renderer.clear(color::DEFAULT_BG);
