@@ -273,9 +273,13 @@ pub mod memory {
     }
 
     /// The memory map lists the RAM QEMU was given: not more, and at most
-    /// what the firmware keeps for itself less (`firmware_share`), and at
-    /// least 90% of it is usable.
-    pub fn assert_map_lists_qemu_ram(firmware_share: u64) {
+    /// what the firmware keeps for itself less (SeaBIOS about 0.5 MiB, OVMF
+    /// about 4.5 MiB with 256 MiB), and at least 90% of it is usable.
+    pub fn assert_map_lists_qemu_ram() {
+        let firmware_share = match boot::info().firmware {
+            boot::Firmware::Bios => 2 << 20,
+            _ => 8 << 20,
+        };
         let (given, listed) = (qemu_ram(), listed_ram());
         let usable = boot::info().usable_bytes();
         assert!(

@@ -272,7 +272,18 @@ pub fn reclaim_bootloader_memory(info: &BootInfo, in_use: impl FnOnce(&mut dyn F
     let mut frames = FRAMES.lock();
     let Some(frames) = frames.as_mut() else { return 0 };
     let before = frames.stats();
-    in_use(&mut |address| frames.reserve(address));
+    // Only the tables in the regions about to be added: the others lie in
+    // memory the allocator never hands out (boot memory, say).
+    let reclaimable = |address: u64| {
+        info.memory_map()
+            .iter()
+            .any(|r| r.kind == RegionKind::BootloaderReclaimable && (r.base..r.end()).contains(&address))
+    };
+    in_use(&mut |address| {
+        if reclaimable(address) {
+            frames.reserve(address)
+        }
+    });
     for region in info.memory_map().iter().filter(|r| r.kind == RegionKind::BootloaderReclaimable) {
         frames.add_region(region.base, region.end());
     }
