@@ -262,8 +262,8 @@ struct MapStorage {
 }
 
 impl BootInfo {
-    /// Checks the answers and copies them; `storage` provides room for a
-    /// map of the given number of entries.
+    /// Checks the answers and copies them; `storage` provides room for the
+    /// kernel's copy of the map of the entries it is given.
     fn from_answers(
         answers: Answers,
         storage: impl FnOnce(&[&Entry]) -> Option<MapStorage>,

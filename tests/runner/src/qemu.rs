@@ -319,7 +319,8 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
             // The kernel draws a line on screen before it sends it to serial,
             // so once serial has it the screen can be read.
             if typed && find_in_order(&text, &[SHELL_READY, line.as_str()]).is_some() {
-                let checked = check_screen_line(&qmp_socket, output);
+                let checked =
+                    check_screen_line(&qmp_socket, output).map(|shown| format!("on serial, and {shown}"));
                 stop(&mut child);
                 break checked;
             }
@@ -617,7 +618,7 @@ fn check_screen_line(socket: &Path, line: &str) -> Result<String, String> {
             Screen::decode(&fs::read(&png).map_err(|error| format!("reading the screendump: {error}"))?)?;
         let rows = screen.height / CELL_HEIGHT;
         match (0..rows).find(|&row| screen.shows(row, line)) {
-            Some(row) => Ok(format!("\"{line}\" on serial and on screen (text row {row})")),
+            Some(row) => Ok(format!("\"{line}\" on screen (text row {row})")),
             None => Err(format!(
                 "\"{line}\" is on serial but not drawn on the {}x{} screen",
                 screen.width, screen.height
