@@ -6,6 +6,8 @@
 //! types: what it answers is converted into the kernel's own ([`MemoryRegion`],
 //! [`Framebuffer`], [`Firmware`]) and copied out of bootloader memory.
 
+pub mod memory_map;
+
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
 use limine::{
@@ -17,6 +19,7 @@ use limine::{
         MemoryMapRequest, RequestsEndMarker, RequestsStartMarker, RsdpRequest, StackSizeRequest,
     },
 };
+use memory_map::{Edge, Repairs};
 use spin::Once;
 
 /// The protocol revision the kernel is written against. The pinned Limine
@@ -73,9 +76,6 @@ static RSDP: RsdpRequest = RsdpRequest::new();
 #[unsafe(link_section = ".limine_requests_end")]
 static REQUESTS_END: RequestsEndMarker = RequestsEndMarker::new();
 
-/// Memory map entries kept; firmware maps have a few dozen.
-pub const MAX_MAP_ENTRIES: usize = 256;
-
 /// What the bootloader handed over, checked for what the kernel cannot boot
 /// without, and copied out of the bootloader's memory so that memory can be
 /// reclaimed.
@@ -85,8 +85,11 @@ pub struct BootInfo {
     pub firmware: Firmware,
     /// Virtual address of physical address 0 in the higher-half direct map.
     pub hhdm_offset: u64,
-    map: [MemoryRegion; MAX_MAP_ENTRIES],
-    map_len: usize,
+    /// The memory map, sorted and without overlaps ([`memory_map`]).
+    map: &'static [MemoryRegion],
+    /// Entries in the firmware's map, and what was repaired in it.
+    firmware_entries: usize,
+    repairs: Repairs,
     /// The first framebuffer, if the firmware set up a linear one.
     pub framebuffer: Option<Framebuffer>,
     /// Physical address of the ACPI RSDP, if the firmware has ACPI tables.
@@ -94,15 +97,18 @@ pub struct BootInfo {
     cmdline: FixedStr<512>,
 }
 
-/// What a range of physical memory is, as far as the kernel cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a range of physical memory is, as far as the kernel cares. Ordered
+/// from the least to the most restrictive: where the firmware's entries
+/// overlap, the greater kind wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RegionKind {
     /// Free RAM.
     Usable,
     /// RAM that holds the bootloader's data (page tables, boot information)
     /// until the kernel no longer needs it.
     BootloaderReclaimable,
-    /// The kernel image and modules.
+    /// The kernel image and modules, and the kernel's copy of the memory
+    /// map.
     Kernel,
     /// RAM holding the ACPI tables, or the firmware's ACPI storage (NVS).
     Acpi,
@@ -201,6 +207,8 @@ pub enum BootError {
     NoHhdm,
     NoMemoryMap,
     EmptyMemoryMap,
+    /// No usable memory can hold the kernel's copy of the memory map.
+    NoRoomForMemoryMap,
 }
 
 impl fmt::Display for BootError {
@@ -220,6 +228,9 @@ impl fmt::Display for BootError {
                  the kernel cannot know which memory is free",
             ),
             Self::EmptyMemoryMap => f.write_str("the bootloader's memory map has no entries"),
+            Self::NoRoomForMemoryMap => {
+                f.write_str("no usable memory is free to hold the kernel's copy of the memory map")
+            }
         }
     }
 }
@@ -241,8 +252,22 @@ struct Answers {
     cmdline: Option<&'static str>,
 }
 
+/// Memory for the kernel's copy of the memory map: `regions` is kept for
+/// good and `edges` is scratch, each [`memory_map::capacity`] items; `kept`
+/// is the physical range of `regions`, which the map marks as the kernel's.
+struct MapStorage {
+    regions: &'static mut [MemoryRegion],
+    edges: &'static mut [Edge],
+    kept: Option<(u64, u64)>,
+}
+
 impl BootInfo {
-    fn from_answers(answers: Answers) -> Result<Self, BootError> {
+    /// Checks the answers and copies them; `storage` provides room for the
+    /// kernel's copy of the map of the entries it is given.
+    fn from_answers(
+        answers: Answers,
+        storage: impl FnOnce(&[&Entry]) -> Option<MapStorage>,
+    ) -> Result<Self, BootError> {
         if !answers.revision_supported {
             return Err(BootError::UnsupportedRevision);
         }
@@ -251,25 +276,31 @@ impl BootInfo {
         if memory_map.is_empty() {
             return Err(BootError::EmptyMemoryMap);
         }
-        let mut map = [MemoryRegion { base: 0, length: 0, kind: RegionKind::Reserved }; MAX_MAP_ENTRIES];
-        for (copy, entry) in map.iter_mut().zip(memory_map) {
-            *copy = MemoryRegion::from(*entry);
-        }
+        let MapStorage { regions, edges, kept } = storage(memory_map).ok_or(BootError::NoRoomForMemoryMap)?;
+        let kept = kept.map(|(start, end)| MemoryRegion {
+            base: start,
+            length: end - start,
+            kind: RegionKind::Kernel,
+        });
+        let entries = memory_map.iter().map(|entry| MemoryRegion::from(*entry));
+        let repairs = memory_map::normalize(entries, kept, edges, regions);
         Ok(Self {
             bootloader: answers.bootloader.map(|(name, version)| (FixedStr::of(name), FixedStr::of(version))),
             firmware: answers.firmware.unwrap_or(Firmware::Unknown),
             hhdm_offset,
-            map,
-            map_len: memory_map.len().min(MAX_MAP_ENTRIES),
+            map: &regions[..repairs.regions],
+            firmware_entries: memory_map.len(),
+            repairs,
             framebuffer: answers.framebuffer,
             rsdp: answers.rsdp.map(|address| address.checked_sub(hhdm_offset).unwrap_or(address)),
             cmdline: FixedStr::of(answers.cmdline.unwrap_or("")),
         })
     }
 
-    /// The memory map (at most [`MAX_MAP_ENTRIES`] entries).
-    pub fn memory_map(&self) -> &[MemoryRegion] {
-        &self.map[..self.map_len]
+    /// The memory map: sorted, no overlaps, no empty regions, neighbours of
+    /// one kind merged.
+    pub fn memory_map(&self) -> &'static [MemoryRegion] {
+        self.map
     }
 
     /// Bootloader name and version.
@@ -299,12 +330,24 @@ impl BootInfo {
         log::info!("{name} {version}, protocol base revision {BASE_REVISION}, firmware: {}", self.firmware);
         log::info!("HHDM offset: {:#x}", self.hhdm_offset);
         log::info!(
-            "memory: {} MiB usable, {} memory map entries",
+            "memory: {} MiB usable, {} regions from {} memory map entries",
             self.usable_bytes() / (1024 * 1024),
-            self.map_len
+            self.map.len(),
+            self.firmware_entries
         );
-        if self.map_len == MAX_MAP_ENTRIES {
-            log::warn!("the memory map was cut to {MAX_MAP_ENTRIES} entries");
+        let repairs = self.repairs;
+        if repairs.unsorted {
+            log::warn!("the firmware's memory map was out of order; sorted");
+        }
+        if repairs.empty > 0 {
+            log::warn!("the firmware's memory map has {} empty entries; left out", repairs.empty);
+        }
+        if repairs.overlapping_bytes > 0 {
+            log::warn!(
+                "the firmware's memory map describes {} KiB more than once; counted once, as the most \
+                 restrictive kind given",
+                repairs.overlapping_bytes.div_ceil(1024)
+            );
         }
         match &self.framebuffer {
             Some(fb) => {
@@ -325,7 +368,7 @@ impl fmt::Debug for BootInfo {
             .field("bootloader", &self.bootloader())
             .field("firmware", &self.firmware)
             .field("hhdm_offset", &format_args!("{:#x}", self.hhdm_offset))
-            .field("memory_map_entries", &self.map_len)
+            .field("memory_map_regions", &self.map.len())
             .field("framebuffer", &self.framebuffer)
             .field("rsdp", &self.rsdp)
             .field("cmdline", &self.cmdline())
@@ -354,25 +397,70 @@ impl fmt::Display for Firmware {
 
 static INFO: Once<BootInfo> = Once::new();
 
-/// The framebuffer's memory (`height` rows of `pitch` bytes), the first time
-/// it is asked for: the console that draws there is its one owner.
-pub fn take_framebuffer_memory() -> Option<&'static mut [u8]> {
+/// The framebuffer's memory: `length` bytes (`height` rows of `pitch`) from
+/// physical `physical`. Handed out once ([`take_framebuffer_memory`]), to
+/// the console that draws there, which maps it as video memory wants.
+#[derive(Debug, PartialEq, Eq)]
+pub struct FramebufferMemory {
+    pub physical: u64,
+    pub length: usize,
+}
+
+/// The framebuffer's memory, the first time it is asked for: the console
+/// that draws there is its one owner.
+pub fn take_framebuffer_memory() -> Option<FramebufferMemory> {
     static TAKEN: AtomicBool = AtomicBool::new(false);
-    let fb = info().framebuffer?;
+    let info = info();
+    let fb = info.framebuffer?;
     if TAKEN.swap(true, Ordering::Relaxed) {
         return None;
     }
-    // SAFETY: Limine maps the framebuffer at `address` (inside the HHDM),
-    // `height` rows of `pitch` bytes, and the flag above hands it out once.
-    Some(unsafe {
-        core::slice::from_raw_parts_mut(fb.address as *mut u8, fb.pitch as usize * fb.height as usize)
+    Some(FramebufferMemory {
+        physical: fb.address as u64 - info.hhdm_offset,
+        length: fb.pitch as usize * fb.height as usize,
     })
 }
 
 /// Reads and checks Limine's answers. Panics with the reason when the kernel
 /// cannot continue (so bring up the serial console first).
 pub fn init() -> &'static BootInfo {
-    INFO.call_once(|| BootInfo::from_answers(read_answers()).unwrap_or_else(|error| panic!("{error}")))
+    INFO.call_once(|| {
+        let answers = read_answers();
+        let hhdm = answers.hhdm_offset.unwrap_or(0);
+        BootInfo::from_answers(answers, |entries| hhdm_storage(hhdm, entries))
+            .unwrap_or_else(|error| panic!("{error}"))
+    })
+}
+
+/// Room for the kernel's copy of the map of `entries`, at the top of a
+/// usable range (which nothing uses yet: no allocator exists), reached
+/// through the HHDM.
+fn hhdm_storage(hhdm: u64, entries: &[&Entry]) -> Option<MapStorage> {
+    // One entry more: the copy's own, marking its storage.
+    let capacity = memory_map::capacity(entries.len() + 1);
+    let (regions_bytes, edges_bytes) = memory_map::storage_bytes(entries.len() + 1);
+    let start = memory_map::place(
+        entries.iter().map(|entry| MemoryRegion::from(*entry)),
+        regions_bytes + edges_bytes,
+    )?;
+    let regions = (hhdm + start) as *mut MemoryRegion;
+    let edges = (hhdm + start + regions_bytes) as *mut Edge;
+    // SAFETY: `place` found these bytes in usable memory that no entry of
+    // another kind overlaps; nothing owns usable memory before the kernel's
+    // allocators start, and those leave `kept` alone. The HHDM maps usable
+    // memory writable; `regions_bytes` is a multiple of the page size, so both
+    // arrays are aligned, and every item is written before the slices are made.
+    unsafe {
+        for i in 0..capacity {
+            regions.add(i).write(MemoryRegion { base: 0, length: 0, kind: RegionKind::Reserved });
+            edges.add(i).write(Edge::EMPTY);
+        }
+        Some(MapStorage {
+            regions: core::slice::from_raw_parts_mut(regions, capacity),
+            edges: core::slice::from_raw_parts_mut(edges, capacity),
+            kept: Some((start, start + regions_bytes)),
+        })
+    }
 }
 
 /// The boot information; [`init`] must have run.
@@ -416,6 +504,23 @@ mod tests {
         Box::leak(Box::new(Entry { base, length, entry_type }))
     }
 
+    /// Room for a map of any length, on the host's heap.
+    fn storage(entries: &[&Entry]) -> Option<MapStorage> {
+        let capacity = memory_map::capacity(entries.len() + 1);
+        Some(MapStorage {
+            regions: Vec::leak(vec![
+                MemoryRegion { base: 0, length: 0, kind: RegionKind::Reserved };
+                capacity
+            ]),
+            edges: Vec::leak(vec![Edge::EMPTY; capacity]),
+            kept: None,
+        })
+    }
+
+    fn from_answers(answers: Answers) -> Result<BootInfo, BootError> {
+        BootInfo::from_answers(answers, storage)
+    }
+
     fn good_answers() -> Answers {
         let map: &'static [&'static Entry] = Box::leak(Box::new([
             entry(0, 0x9f000, EntryType::USABLE),
@@ -437,7 +542,7 @@ mod tests {
 
     #[test]
     fn complete_answers_are_accepted() {
-        let info = BootInfo::from_answers(good_answers()).unwrap();
+        let info = from_answers(good_answers()).unwrap();
         assert_eq!(info.hhdm_offset, 0xffff_8000_0000_0000);
         assert_eq!(info.memory_map().len(), 4);
         assert_eq!(info.memory_map()[2].base, 0x100000);
@@ -449,38 +554,61 @@ mod tests {
     #[test]
     fn unsupported_revision_is_refused_first() {
         let answers = Answers { revision_supported: false, hhdm_offset: None, ..good_answers() };
-        assert_eq!(BootInfo::from_answers(answers).unwrap_err(), BootError::UnsupportedRevision);
+        assert_eq!(from_answers(answers).unwrap_err(), BootError::UnsupportedRevision);
     }
 
     #[test]
     fn missing_hhdm_or_memory_map_is_refused() {
         let no_hhdm = Answers { hhdm_offset: None, ..good_answers() };
-        assert_eq!(BootInfo::from_answers(no_hhdm).unwrap_err(), BootError::NoHhdm);
+        assert_eq!(from_answers(no_hhdm).unwrap_err(), BootError::NoHhdm);
         let no_map = Answers { memory_map: None, ..good_answers() };
-        assert_eq!(BootInfo::from_answers(no_map).unwrap_err(), BootError::NoMemoryMap);
+        assert_eq!(from_answers(no_map).unwrap_err(), BootError::NoMemoryMap);
         let empty_map = Answers { memory_map: Some(&[]), ..good_answers() };
-        assert_eq!(BootInfo::from_answers(empty_map).unwrap_err(), BootError::EmptyMemoryMap);
+        assert_eq!(from_answers(empty_map).unwrap_err(), BootError::EmptyMemoryMap);
     }
 
     #[test]
     fn the_rsdp_address_becomes_physical() {
         let in_hhdm = Answers { rsdp: Some(0xffff_8000_000f_52a0), ..good_answers() };
-        assert_eq!(BootInfo::from_answers(in_hhdm).unwrap().rsdp, Some(0xf_52a0));
+        assert_eq!(from_answers(in_hhdm).unwrap().rsdp, Some(0xf_52a0));
         let physical = Answers { rsdp: Some(0x7fb7_e014), ..good_answers() };
-        assert_eq!(BootInfo::from_answers(physical).unwrap().rsdp, Some(0x7fb7_e014));
-        assert_eq!(BootInfo::from_answers(good_answers()).unwrap().rsdp, None);
+        assert_eq!(from_answers(physical).unwrap().rsdp, Some(0x7fb7_e014));
+        assert_eq!(from_answers(good_answers()).unwrap().rsdp, None);
     }
 
     #[test]
     fn missing_firmware_type_is_reported_unknown() {
         let answers = Answers { firmware: None, ..good_answers() };
-        assert_eq!(BootInfo::from_answers(answers).unwrap().firmware, Firmware::Unknown);
+        assert_eq!(from_answers(answers).unwrap().firmware, Firmware::Unknown);
     }
 
     #[test]
     fn only_usable_regions_count_as_usable_memory() {
-        let info = BootInfo::from_answers(good_answers()).unwrap();
+        let info = from_answers(good_answers()).unwrap();
         assert_eq!(info.usable_bytes(), 0x9f000 + 0x3ff00000);
+    }
+
+    #[test]
+    fn a_long_overlapping_unsorted_map_is_kept_whole_and_counted_once() {
+        // 1200 usable pages listed backwards with a hole after each, a
+        // duplicate of every tenth, and a reserved entry over the first.
+        let mut entries: Vec<&'static Entry> =
+            (0..1200u64).rev().map(|i| entry(0x10_0000 + i * 0x2000, 0x1000, EntryType::USABLE)).collect();
+        entries.extend(
+            (0..1200u64).step_by(10).map(|i| entry(0x10_0000 + i * 0x2000, 0x1000, EntryType::USABLE)),
+        );
+        entries.push(entry(0x10_0000, 0x1000, EntryType::RESERVED));
+        entries.push(entry(0x5000_0000, 0, EntryType::USABLE));
+        let map: &'static [&'static Entry] = Vec::leak(entries);
+        let info = from_answers(Answers { memory_map: Some(map), ..good_answers() }).unwrap();
+        assert_eq!(info.memory_map().len(), 1200);
+        assert_eq!(info.memory_map()[0].kind, RegionKind::Reserved);
+        assert_eq!(info.usable_bytes(), 1199 * 0x1000);
+        assert!(info.memory_map().windows(2).all(|pair| pair[0].end() < pair[1].base));
+        assert_eq!(
+            info.repairs,
+            Repairs { regions: 1200, empty: 1, overlapping_bytes: 120 * 0x1000, unsorted: true }
+        );
     }
 
     #[test]

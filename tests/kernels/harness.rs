@@ -234,3 +234,58 @@ impl<const N: usize> core::fmt::Write for Text<N> {
         Ok(())
     }
 }
+
+/// What QEMU gave the machine, to check the memory map against.
+pub mod memory {
+    use kernel::boot::{self, RegionKind};
+    use x86_64::instructions::port::Port;
+
+    /// QEMU tells the firmware its RAM through the CMOS: registers
+    /// 0x34-0x35 count 64 KiB blocks between 16 MiB and 4 GiB, 0x5b-0x5d
+    /// those above 4 GiB.
+    fn cmos(register: u8) -> u64 {
+        // SAFETY: selecting a CMOS register and reading it changes nothing;
+        // NMIs stay masked meanwhile, and nothing else in a test kernel
+        // reads the CMOS while a test runs.
+        unsafe {
+            Port::<u8>::new(0x70).write(0x80 | register);
+            Port::<u8>::new(0x71).read() as u64
+        }
+    }
+
+    /// Bytes of RAM QEMU was started with (`-m`).
+    pub fn qemu_ram() -> u64 {
+        const BLOCK: u64 = 64 * 1024;
+        let below_4g = (16 << 20) + (cmos(0x34) | cmos(0x35) << 8) * BLOCK;
+        let above_4g = (cmos(0x5b) | cmos(0x5c) << 8 | cmos(0x5d) << 16) * BLOCK;
+        below_4g + above_4g
+    }
+
+    /// Bytes the memory map lists as RAM: free, the bootloader's, the
+    /// kernel's and ACPI's.
+    pub fn listed_ram() -> u64 {
+        boot::info()
+            .memory_map()
+            .iter()
+            .filter(|region| region.kind != RegionKind::Reserved)
+            .map(|region| region.length)
+            .sum()
+    }
+
+    /// The memory map lists the RAM QEMU was given: not more, and at most
+    /// what the firmware keeps for itself less (SeaBIOS about 0.5 MiB, OVMF
+    /// about 4.5 MiB with 256 MiB), and at least 90% of it is usable.
+    pub fn assert_map_lists_qemu_ram() {
+        let firmware_share = match boot::info().firmware {
+            boot::Firmware::Bios => 2 << 20,
+            _ => 8 << 20,
+        };
+        let (given, listed) = (qemu_ram(), listed_ram());
+        let usable = boot::info().usable_bytes();
+        assert!(
+            listed <= given && listed + firmware_share >= given,
+            "the map lists {listed:#x} bytes of RAM, QEMU gave {given:#x}"
+        );
+        assert!(usable >= given / 10 * 9, "{usable:#x} of {given:#x} bytes usable");
+    }
+}

@@ -3,4 +3,6 @@
 
 pub mod x86_64;
 
-pub use self::x86_64::{cpu, enable_interrupts, halt, init, interrupts, stack_guard_pages, triple_fault};
+pub use self::x86_64::{
+    cpu, enable_interrupts, halt, init, interrupts, pat, stack_guard_pages, triple_fault,
+};

@@ -29,7 +29,7 @@ use crate::arch::interrupts;
 use crate::arch::x86_64::fatal::{self, Reporter};
 use crate::boot::{self, BootInfo, Firmware};
 use crate::drivers::{uart, vga};
-use crate::mem::early;
+use crate::mem::{self, early};
 use crate::time;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -216,14 +216,14 @@ pub const DEFAULT_SCROLLBACK: usize = 1000;
 /// The most `scrollback=` gets: its boot memory is never given back, so a
 /// typing error must not take the machine's memory.
 pub const MAX_SCROLLBACK: usize = 100_000;
-/// Whether COM1 answered at boot.
-static SERIAL_PRESENT: AtomicBool = AtomicBool::new(false);
+/// Whether COM1 answered its probe at boot, or why not.
+static SERIAL: spin::Once<Result<(), uart::ProbeError>> = spin::Once::new();
 
 /// Brings up COM1, routes `log` records to it and becomes the CPU layer's
 /// reporter. Call right after the CPU tables, so that every later message,
 /// including a failed boot check or an early fault, is seen.
 pub fn init() {
-    SERIAL_PRESENT.store(uart::init(), Ordering::Relaxed);
+    SERIAL.call_once(uart::init);
     logger::init();
     fatal::set_reporter(Reporter { fatal: print_fatal, trap: try_print, last_words: uart::write_str_fatal });
 }
@@ -266,8 +266,10 @@ pub fn init_screen(info: &BootInfo) {
     };
     SCROLLBACK_LINES.store(lines, Ordering::Relaxed);
     install_screen(info);
-    if !SERIAL_PRESENT.load(Ordering::Relaxed) {
-        log::warn!("no serial port answers at COM1: output goes to the screen only");
+    if let Some(Err(error)) = SERIAL.get() {
+        log::warn!(
+            "no serial port at COM1 ({error}): output goes to the screen only, and there is no serial input"
+        );
     }
 }
 
@@ -421,7 +423,11 @@ fn build_framebuffer_screen(fb: &boot::Framebuffer, format: PixelFormat) -> Resu
     })()
     .ok_or("out of boot memory for the back buffer and glyph cache")?;
     let terminal = Terminal::new(grid(cols, rows)?);
-    let bytes = boot::take_framebuffer_memory().ok_or("the framebuffer is already in use")?;
+    let video = boot::take_framebuffer_memory().ok_or("the framebuffer is already in use")?;
+    let bytes = mem::map_framebuffer(video).map_err(|error| {
+        log::warn!("mapping the framebuffer: {error:?}");
+        "its memory cannot be mapped"
+    })?;
     let mut renderer =
         Renderer::new(format, (width, height), memory, VideoMemory { bytes, pitch: fb.pitch as usize });
     renderer.clear(color::DEFAULT_BG);

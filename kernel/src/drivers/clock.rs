@@ -339,7 +339,7 @@ mod tests {
 
     fn sources(invariant_tsc: bool, hpet: bool, pm_timer: bool) -> Sources {
         Sources {
-            features: Features { x2apic: false, tsc_deadline: false, invariant_tsc },
+            features: Features { x2apic: false, tsc_deadline: false, invariant_tsc, pat: true },
             hpet_hz: hpet.then_some(100_000_000),
             pm_timer,
             rates: Some(Rates { tsc_hz: 3_000_000_000, lapic_hz: Some(62_500_000) }),

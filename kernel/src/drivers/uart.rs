@@ -15,7 +15,7 @@ use crate::sync::IrqSafeMutex;
 use crate::sync::queue::IrqQueue;
 use core::fmt::{self, Write};
 use spin::Once;
-use uart_16550::{Config, Uart16550Tty, backend::PioBackend, spec::registers::IER};
+use uart_16550::{Config, Uart16550Tty, Uart16550TtyError, backend::PioBackend, spec::registers::IER};
 
 const COM1: u16 = 0x3f8;
 /// COM1's ISA interrupt line.
@@ -41,15 +41,25 @@ static PORT: IrqSafeMutex<Option<Com1>> = IrqSafeMutex::new(None);
 
 static LINE: Once<IrqLine> = Once::new();
 
-/// Initialises COM1. A machine without it keeps running; the console says
-/// so on screen.
-pub fn init() -> bool {
+/// Probes COM1 and initialises it if it answers: its scratch register must
+/// keep what is written to it, and in loopback mode it must give back what
+/// it sends. Without it (no such port on many current machines) nothing is
+/// written to these ports, no interrupt line is taken and there is no
+/// serial input; the console says so on screen.
+pub fn init() -> Result<(), ProbeError> {
     // SAFETY: COM1 is the standard base; nothing else in the kernel drives
     // these ports, and the port object is kept behind `PORT`'s lock.
-    let port = unsafe { Uart16550Tty::new_port(COM1, Config::default()) };
-    let present = port.is_ok();
-    *PORT.lock() = port.ok().map(|port| Com1 { port, queue: Ring::new(), queued: false, dropped: 0 });
-    present
+    let port = unsafe { Uart16550Tty::new_port(COM1, Config::default()) }?;
+    *PORT.lock() = Some(Com1 { port, queue: Ring::new(), queued: false, dropped: 0 });
+    Ok(())
+}
+
+/// Why COM1 is not used: it did not answer, or failed its self-test.
+pub type ProbeError = Uart16550TtyError;
+
+/// Whether COM1 answered [`init`]'s probe.
+pub fn present() -> bool {
+    PORT.lock().is_some()
 }
 
 /// Takes IRQ 4 and asks COM1 to raise it when a byte arrives and when it can

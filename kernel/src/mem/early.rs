@@ -82,6 +82,14 @@ pub fn alloc_slice<T: Copy>(count: usize, value: T) -> Option<&'static mut [T]> 
     }
 }
 
+/// A 4 KiB frame of boot memory, by its physical address: for page tables
+/// made before the frame allocator exists.
+pub fn alloc_frame() -> Option<u64> {
+    let mut region = REGION.lock();
+    let boot = region.as_mut()?;
+    boot.carve.take(4096, 4096)
+}
+
 /// How far boot memory was carved, to give back what follows if the
 /// allocations it was carved for come to nothing.
 #[derive(Debug, Clone, Copy)]

@@ -4,14 +4,14 @@
 //! frames themselves, and when the list is empty the next never-used frame
 //! is taken from a cursor walking the usable regions. A bitmap of allocated
 //! frames refuses to free a frame twice or one that was never handed out,
-//! so no frame can be handed out twice.
+//! so no frame can be handed out twice. Both the bitmap and the list of
+//! regions are sized from the memory map, so no map is too long.
 
 use crate::boot::{BootInfo, RegionKind};
 use core::fmt;
 
 pub const FRAME_SIZE: u64 = 4096;
 const NONE: u64 = u64::MAX;
-const MAX_REGIONS: usize = 128;
 
 /// Where the free list's links are stored: in the free frames, through the
 /// HHDM in the kernel, in a map in tests.
@@ -55,14 +55,20 @@ pub enum FrameError {
     NotAllocated(u64),
 }
 
+/// A range of frames the allocator hands out.
 #[derive(Debug, Clone, Copy)]
-struct Region {
+pub struct Region {
     start: u64,
     end: u64,
 }
 
+impl Region {
+    pub const EMPTY: Region = Region { start: 0, end: 0 };
+}
+
 pub struct FrameAllocator<'a, L: Links> {
-    regions: [Region; MAX_REGIONS],
+    /// Room for every region the allocator will be given.
+    regions: &'a mut [Region],
     count: usize,
     /// The region and frame the cursor is at.
     current: usize,
@@ -77,11 +83,12 @@ pub struct FrameAllocator<'a, L: Links> {
 
 impl<'a, L: Links> FrameAllocator<'a, L> {
     /// An allocator with no memory yet; the bitmap covers frames from
-    /// `first_frame` on, 64 per word.
-    pub fn new(first_frame: u64, bitmap: &'a mut [u64], links: L) -> Self {
+    /// `first_frame` on, 64 per word, and `regions` holds as many regions as
+    /// will be added.
+    pub fn new(first_frame: u64, bitmap: &'a mut [u64], regions: &'a mut [Region], links: L) -> Self {
         bitmap.fill(0);
         Self {
-            regions: [Region { start: 0, end: 0 }; MAX_REGIONS],
+            regions,
             count: 0,
             current: 0,
             cursor: 0,
@@ -94,12 +101,22 @@ impl<'a, L: Links> FrameAllocator<'a, L> {
     }
 
     /// Adds the whole frames of physical `start..end` (clipped to what the
-    /// bitmap covers); returns how many.
+    /// bitmap covers); returns how many. A region beyond the room given to
+    /// [`new`](Self::new) is refused with an error logged.
     pub fn add_region(&mut self, start: u64, end: u64) -> u64 {
         let covered_end = self.first + self.allocated.len() as u64 * 64;
+        let (physical_start, physical_end) = (start, end);
         let start = start.div_ceil(FRAME_SIZE).max(self.first);
         let end = (end / FRAME_SIZE).min(covered_end);
-        if start >= end || self.count == MAX_REGIONS {
+        if start >= end {
+            return 0;
+        }
+        if self.count == self.regions.len() {
+            log::error!(
+                "frames: no room for region {physical_start:#x}..{physical_end:#x} ({} regions); its memory \
+                 stays unused",
+                self.regions.len()
+            );
             return 0;
         }
         self.regions[self.count] = Region { start, end };
@@ -214,12 +231,21 @@ pub fn init(info: &BootInfo) {
         .max()
         .unwrap_or(0);
     let words = (end / FRAME_SIZE).div_ceil(64) as usize;
-    let Some(bitmap) = super::early::alloc_slice(words, 0u64) else {
+    // Every usable and reclaimable region, one of them split by boot memory.
+    let regions = info
+        .memory_map()
+        .iter()
+        .filter(|r| matches!(r.kind, RegionKind::Usable | RegionKind::BootloaderReclaimable))
+        .count()
+        + 1;
+    let (Some(bitmap), Some(regions)) =
+        (super::early::alloc_slice(words, 0u64), super::early::alloc_slice(regions, Region::EMPTY))
+    else {
         log::error!("no boot memory left for the frame bitmap; physical memory allocation is unavailable");
         return;
     };
     let carved = super::early::seal();
-    let mut allocator = FrameAllocator::new(0, bitmap, HhdmLinks(info.hhdm_offset));
+    let mut allocator = FrameAllocator::new(0, bitmap, regions, HhdmLinks(info.hhdm_offset));
     for region in info.memory_map().iter().filter(|r| r.kind == RegionKind::Usable) {
         let (start, end) = (region.base, region.end());
         match carved {
@@ -246,7 +272,18 @@ pub fn reclaim_bootloader_memory(info: &BootInfo, in_use: impl FnOnce(&mut dyn F
     let mut frames = FRAMES.lock();
     let Some(frames) = frames.as_mut() else { return 0 };
     let before = frames.stats();
-    in_use(&mut |address| frames.reserve(address));
+    // Only the tables in the regions about to be added: the others lie in
+    // memory the allocator never hands out (boot memory, say).
+    let reclaimable = |address: u64| {
+        info.memory_map()
+            .iter()
+            .any(|r| r.kind == RegionKind::BootloaderReclaimable && (r.base..r.end()).contains(&address))
+    };
+    in_use(&mut |address| {
+        if reclaimable(address) {
+            frames.reserve(address)
+        }
+    });
     for region in info.memory_map().iter().filter(|r| r.kind == RegionKind::BootloaderReclaimable) {
         frames.add_region(region.base, region.end());
     }
@@ -288,7 +325,8 @@ mod tests {
 
     fn allocator() -> FrameAllocator<'static, MapLinks> {
         let bitmap = Box::leak(vec![0u64; 64].into_boxed_slice());
-        let mut frames = FrameAllocator::new(0, bitmap, MapLinks::default());
+        let regions = Vec::leak(vec![Region::EMPTY; 2]);
+        let mut frames = FrameAllocator::new(0, bitmap, regions, MapLinks::default());
         assert_eq!(frames.add_region(0x1000, 0x9f000), 0x9e);
         assert_eq!(frames.add_region(0x10_0800, 0x20_0000), 0xff);
         frames
@@ -327,7 +365,8 @@ mod tests {
     #[test]
     fn reserved_frames_are_never_handed_out() {
         let bitmap = Box::leak(vec![0u64; 64].into_boxed_slice());
-        let mut frames = FrameAllocator::new(0, bitmap, MapLinks::default());
+        let mut frames =
+            FrameAllocator::new(0, bitmap, Vec::leak(vec![Region::EMPTY; 1]), MapLinks::default());
         frames.reserve(0x3000);
         frames.reserve(0x3000);
         frames.add_region(0x1000, 0x6000);
@@ -335,6 +374,25 @@ mod tests {
         let handed: Vec<u64> = std::iter::from_fn(|| frames.allocate()).collect();
         assert_eq!(handed, [0x1000, 0x2000, 0x4000, 0x5000]);
         assert_eq!(frames.free(0x3000), Ok(()), "a reserved frame can be given up by its owner");
+    }
+
+    #[test]
+    fn thousands_of_regions_are_all_handed_out() {
+        // 1500 regions of 1..3 frames with holes between: as many as the
+        // room given, and not one more.
+        let bitmap = Box::leak(vec![0u64; 8192 / 64].into_boxed_slice());
+        let mut frames =
+            FrameAllocator::new(0, bitmap, Vec::leak(vec![Region::EMPTY; 1500]), MapLinks::default());
+        let mut expected = HashSet::new();
+        for i in 0..1500u64 {
+            let start = (1 + i * 5) * FRAME_SIZE;
+            let length = 1 + i % 3;
+            assert_eq!(frames.add_region(start, start + length * FRAME_SIZE), length);
+            expected.extend((0..length).map(|frame| start + frame * FRAME_SIZE));
+        }
+        assert_eq!(frames.add_region(8000 * FRAME_SIZE, 8001 * FRAME_SIZE), 0, "no room is left");
+        let handed: HashSet<u64> = std::iter::from_fn(|| frames.allocate()).collect();
+        assert_eq!(handed, expected);
     }
 
     #[test]

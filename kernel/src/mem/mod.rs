@@ -7,21 +7,37 @@ pub mod heap;
 pub mod paging;
 pub mod slab;
 
-use crate::arch;
-use crate::boot::BootInfo;
+use crate::arch::{self, pat};
+use crate::boot::{BootInfo, FramebufferMemory};
 use core::fmt;
 
-/// Boot memory and the page tables: what the consoles need before the heap
-/// exists. Also unmaps the guard pages below the kernel's stacks, which
-/// needs the page tables.
+/// Boot memory, the page tables and the page attribute table: what the
+/// consoles need before the heap exists. Also unmaps the guard pages below
+/// the kernel's stacks, which needs the page tables.
 pub fn init_early(info: &BootInfo) {
     early::init(info);
     paging::init(info.hhdm_offset);
+    match pat::init() {
+        Ok(before) => log::debug!("PAT: {:#018x}, was {before:#018x}", pat::read()),
+        Err(pat::NoPat) => {
+            log::warn!("this CPU has no page attribute table: no write-combining video memory")
+        }
+    }
     for (stack, guard) in arch::stack_guard_pages() {
         if let Err(error) = paging::make_guard_page(guard) {
             log::warn!("no guard page below the {stack} stack: {error:?}");
         }
     }
+}
+
+/// Maps the framebuffer's memory write-combining in the kernel's own tables
+/// ([`paging::map_write_combining`]) for its one owner.
+pub fn map_framebuffer(memory: FramebufferMemory) -> Result<&'static mut [u8], paging::MmioError> {
+    let address = paging::map_write_combining(memory.physical, memory.length as u64)?;
+    // SAFETY: the pages just mapped hold the framebuffer's `length` bytes,
+    // writable; `boot` hands its memory out once, so this is the only
+    // reference made through the mapping.
+    Ok(unsafe { core::slice::from_raw_parts_mut(address as *mut u8, memory.length) })
 }
 
 /// The frame allocator (from what boot memory left, then the memory Limine

@@ -1,13 +1,14 @@
 //! The active page tables, reached through the higher-half direct map.
 //!
 //! Limine's tables stay in use; this module edits them: it maps the heap's
-//! pages, maps device registers uncached, and unmaps the guard pages below the
-//! kernel's stacks, so that running off a stack faults instead of silently
-//! corrupting whatever lies below. It never makes a mapping both writable and
-//! executable. The x86 page-table types stay inside: callers pass plain
-//! addresses.
+//! pages, maps device registers uncached and the framebuffer
+//! write-combining, and unmaps the guard pages below the kernel's stacks, so
+//! that running off a stack faults instead of silently corrupting whatever
+//! lies below. It never makes a mapping both writable and executable. The
+//! x86 page-table types stay inside: callers pass plain addresses.
 
 use super::frames;
+use crate::arch::pat::{self, MemoryType};
 use spin::Mutex;
 use x86_64::{
     PhysAddr, VirtAddr,
@@ -15,7 +16,8 @@ use x86_64::{
     registers::model_specific::{Efer, EferFlags},
     structures::paging::{
         FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB,
-        mapper::{MapToError, UnmapError},
+        Translate,
+        mapper::{MapToError, MappedFrame, TranslateResult, UnmapError},
     },
 };
 
@@ -45,13 +47,16 @@ pub fn init(hhdm_offset: u64) {
     unsafe { Efer::update(|flags| flags.insert(EferFlags::NO_EXECUTE_ENABLE)) };
 }
 
-/// Page-table frames come from the frame allocator.
+/// Page-table frames come from the frame allocator, or, before it exists
+/// (the framebuffer is mapped first), from boot memory.
 struct TableFrames;
 
-// SAFETY: frames::allocate hands out each unused frame once.
+// SAFETY: frames::allocate and early::alloc_frame hand out each unused frame
+// once, and never each other's.
 unsafe impl FrameAllocator<Size4KiB> for TableFrames {
     fn allocate_frame(&mut self) -> Option<PhysFrame> {
-        frames::allocate().map(|address| PhysFrame::containing_address(PhysAddr::new(address)))
+        let address = frames::allocate().or_else(super::early::alloc_frame)?;
+        Some(PhysFrame::containing_address(PhysAddr::new(address)))
     }
 }
 
@@ -84,8 +89,11 @@ pub fn map_data(page: u64, frame: u64) -> Result<(), MapError> {
 /// `MMIO_WINDOW + p`. A fixed offset makes mapping the same registers twice
 /// harmless (the second call finds the pages there) and needs no bookkeeping.
 const MMIO_WINDOW: u64 = 0xffff_e000_0000_0000;
-/// Physical addresses the window reaches: 16 TiB, beyond any register block
-/// the kernel drives (the local and I/O APICs and the HPET sit below 4 GiB).
+/// The same for write-combining mappings (the framebuffer): a window of its
+/// own, so that no page of one window ever needs the other's type.
+const WRITE_COMBINING_WINDOW: u64 = 0xffff_f000_0000_0000;
+/// Physical addresses each window reaches: 16 TiB, beyond any register
+/// block or framebuffer the kernel drives.
 const MMIO_WINDOW_SIZE: u64 = 1 << 44;
 
 /// Why device memory could not be mapped.
@@ -102,35 +110,91 @@ pub enum MmioError {
 }
 
 /// Maps `length` bytes of device registers at physical `physical` and
-/// returns their virtual address. The pages are uncached (PCD and PWT: the
-/// default PAT makes that UC), so every access reaches the device in program
-/// order, writable and never executable. The HHDM maps the same addresses
-/// write-back, which device registers must not be accessed through.
+/// returns their virtual address. The pages are uncached (PCD and PWT: PAT
+/// entry 3, UC in the power-on and the kernel's table), so every access
+/// reaches the device in program order, writable and never executable. The
+/// HHDM maps the same addresses write-back, which device registers must not
+/// be accessed through.
 pub fn map_mmio(physical: u64, length: u64) -> Result<u64, MmioError> {
+    map_window(MMIO_WINDOW, physical, length, PageTableFlags::NO_CACHE | PageTableFlags::WRITE_THROUGH)
+}
+
+/// Maps `length` bytes of video memory at physical `physical`
+/// write-combining (PWT alone: PAT entry 1 in the kernel's table), writable
+/// and never executable, and returns their virtual address. Stores are
+/// combined into bursts, and never cached: reading back is slow, which the
+/// console never does. Where entry 1 is not write-combining (a CPU without
+/// a PAT), the memory is mapped uncached instead, with the reason logged:
+/// never write-back, which would hold the picture in the cache.
+pub fn map_write_combining(physical: u64, length: u64) -> Result<u64, MmioError> {
+    if pat::decode(pat::read())[pat::WRITE_COMBINING_ENTRY] != Some(MemoryType::WriteCombining) {
+        log::warn!(
+            "no write-combining page type (no PAT): video memory is mapped uncached, and draws slowly"
+        );
+        return map_mmio(physical, length);
+    }
+    map_window(WRITE_COMBINING_WINDOW, physical, length, PageTableFlags::WRITE_THROUGH)
+}
+
+/// Maps physical `physical..+length` at the same offset in `window`, with
+/// `caching` (PCD and PWT bits) added to a data mapping's flags.
+fn map_window(window: u64, physical: u64, length: u64, caching: PageTableFlags) -> Result<u64, MmioError> {
     let end = physical.checked_add(length.max(1)).filter(|&end| end <= MMIO_WINDOW_SIZE);
     let Some(end) = end else { return Err(MmioError::OutOfWindow { physical, length }) };
     let flags = PageTableFlags::PRESENT
         | PageTableFlags::WRITABLE
         | PageTableFlags::NO_EXECUTE
-        | PageTableFlags::NO_CACHE
-        | PageTableFlags::WRITE_THROUGH
-        | PageTableFlags::GLOBAL;
+        | PageTableFlags::GLOBAL
+        | caching;
     let mut tables = TABLES.lock();
     let tables = tables.as_mut().ok_or(MmioError::NotInitialised)?;
     let first = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(physical));
     let last = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(end - 1));
     for frame in PhysFrame::range_inclusive(first, last) {
-        let page = Page::containing_address(VirtAddr::new(MMIO_WINDOW + frame.start_address().as_u64()));
-        // SAFETY: the page lies in the MMIO window, which only this function
-        // maps, each page to the frame at its own offset; device memory is
-        // never executable and never handed out as RAM.
+        let page = Page::containing_address(VirtAddr::new(window + frame.start_address().as_u64()));
+        // SAFETY: the page lies in a device window, which only this function
+        // maps, each page to the frame at its own offset and always with the
+        // window's caching; device memory is never executable and never
+        // handed out as RAM.
         match unsafe { tables.map_to(page, frame, flags, &mut TableFrames) } {
             Ok(flush) => flush.flush(),
             Err(MapToError::PageAlreadyMapped(mapped)) if mapped == frame => {}
             Err(error) => return Err(MmioError::Map(error)),
         }
     }
-    Ok(MMIO_WINDOW + physical)
+    Ok(window + physical)
+}
+
+/// How a 4 KiB page is mapped: the frame and the PAT entry it selects (to
+/// check the memory type a mapping got).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mapping {
+    pub physical: u64,
+    /// The entry of the page attribute table (PAT << 2 | PCD << 1 | PWT).
+    pub pat_entry: usize,
+    pub writable: bool,
+    pub executable: bool,
+}
+
+/// The mapping of the 4 KiB page holding `address`; `None` if it is not
+/// mapped or lies in a larger page.
+pub fn mapping(address: u64) -> Option<Mapping> {
+    let tables = TABLES.lock();
+    let tables = tables.as_ref()?;
+    match tables.translate(VirtAddr::new(address)) {
+        TranslateResult::Mapped { frame: MappedFrame::Size4KiB(frame), offset, flags } => Some(Mapping {
+            physical: frame.start_address().as_u64() + offset,
+            // In a 4 KiB page's entry, bit 7 is the PAT bit.
+            pat_entry: pat::entry_of(
+                flags.contains(PageTableFlags::HUGE_PAGE),
+                flags.contains(PageTableFlags::NO_CACHE),
+                flags.contains(PageTableFlags::WRITE_THROUGH),
+            ),
+            writable: flags.contains(PageTableFlags::WRITABLE),
+            executable: !flags.contains(PageTableFlags::NO_EXECUTE),
+        }),
+        _ => None,
+    }
 }
 
 /// Calls `f` with the physical address of every page table in use: the

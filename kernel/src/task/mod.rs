@@ -18,7 +18,9 @@ pub fn run(info: &BootInfo, tasks: impl IntoIterator<Item = Task>) -> ! {
     });
     let mut executor = Executor::new();
     executor.spawn(Task::new("keyboard", keyboard::task(layout)));
-    executor.spawn(Task::new("serial input", serial_input::task()));
+    if crate::drivers::uart::present() {
+        executor.spawn(Task::new("serial input", serial_input::task()));
+    }
     for task in tasks {
         executor.spawn(task);
     }

@@ -186,10 +186,28 @@ fn screenshot_boot(iso: &Path, file: PathBuf) -> Boot {
 
 /// The real kernel surviving what a machine can throw at it, one boot each:
 /// an NMI and then a machine check (injected through the monitor), garbage
-/// on the serial line, and a reboot that must reset the machine.
+/// on the serial line, a reboot that must reset the machine, and no serial
+/// port at all.
 fn scripted_boots(iso: &Path) -> Vec<Boot> {
     let boot = |name: &str, steps| Boot::new(name, iso, Firmware::Bios, Expect::Script(steps));
     vec![
+        // No COM1 (`-serial none`): the kernel says so on screen, boots to
+        // its shell, and the shell answers the keyboard; all read from the
+        // screen.
+        Boot {
+            serial: false,
+            ..boot(
+                "no_serial_port",
+                vec![
+                    Step::ScreenText("no serial port at COM1"),
+                    Step::ScreenText("output goes to the screen only, and there is no serial input"),
+                    Step::ScreenText("firmware: BIOS"),
+                    Step::ScreenText(SHELL_READY),
+                    Step::Type(Via::Keyboard, "echo typed Without serial"),
+                    Step::Screen("typed Without serial"),
+                ],
+            )
+        },
         boot(
             "nmi_then_machine_check",
             vec![

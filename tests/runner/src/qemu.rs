@@ -144,6 +144,9 @@ pub enum Step {
     /// Wait until a text row of the screen starts with this text, drawn in
     /// the default colours (what keys do shows on the screen alone).
     Screen(&'static str),
+    /// Wait until this text is anywhere on the screen, in the default
+    /// colours (a log line's message, after its coloured level).
+    ScreenText(&'static str),
     /// Save the screen as a PNG file here.
     Screendump(PathBuf),
     /// Wait for QEMU to exit by itself: with `-no-reboot`, a reset ends it.
@@ -173,6 +176,9 @@ pub struct Boot {
     pub memory: &'static str,
     /// Extra QEMU arguments (`-vga cirrus`, say).
     pub qemu_args: Vec<String>,
+    /// Whether the machine has COM1 (on the runner's standard input and
+    /// output). Without it the boot banner is looked for on the screen.
+    pub serial: bool,
     pub expect: Expect,
 }
 
@@ -188,6 +194,7 @@ impl Boot {
             machine: Machine::Pc,
             memory: "256M",
             qemu_args: Vec::new(),
+            serial: true,
             expect,
         }
     }
@@ -211,7 +218,7 @@ pub fn run(boot: &Boot, settings: &Settings) -> Outcome {
         Err(error) => (Err(error), String::new(), String::new()),
     };
     let verdict = verdict.and_then(|summary| {
-        if serial.contains(boot.firmware.banner()) {
+        if !boot.serial || serial.contains(boot.firmware.banner()) {
             Ok(summary)
         } else {
             Err(format!("the boot banner does not say \"{}\"", boot.firmware.banner()))
@@ -237,7 +244,8 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
         // No network card: the firmware would load its boot ROM for nothing
         // (a second and more per UEFI boot under emulation).
         .args(["-m", boot.memory, "-accel", &settings.accel, "-nic", "none"])
-        .args(["-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"])
+        .args(["-display", "none", "-monitor", "none", "-no-reboot"])
+        .args(["-serial", if boot.serial { "stdio" } else { "none" }])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         .args(&boot.qemu_args);
     if boot.machine == Machine::Q35 {
@@ -309,7 +317,8 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
             // The kernel draws a line on screen before it sends it to serial,
             // so once serial has it the screen can be read.
             if typed && find_in_order(&text, &[SHELL_READY, line.as_str()]).is_some() {
-                let checked = check_screen_line(&qmp_socket, output);
+                let checked =
+                    check_screen_line(&qmp_socket, output).map(|shown| format!("on serial, and {shown}"));
                 stop(&mut child);
                 break checked;
             }
@@ -395,6 +404,8 @@ struct Script {
     /// Serial text consumed by the `Serial` steps done.
     consumed: usize,
     summary: String,
+    /// When a `ScreenText` step last read the screen.
+    last_look: Option<Instant>,
 }
 
 impl Script {
@@ -447,6 +458,20 @@ impl Script {
                     Ok(summary) => self.summary = summary,
                     Err(_) => return Ok(false),
                 },
+                Step::ScreenText(text) => {
+                    // A screendump takes a while: look a few times a second.
+                    if self.last_look.is_some_and(|at| at.elapsed() < Duration::from_millis(250)) {
+                        return Ok(false);
+                    }
+                    self.last_look = Some(Instant::now());
+                    match find_on_screen(socket, text)? {
+                        Some((row, col)) => {
+                            self.summary = format!("\"{text}\" on screen (row {row}, column {col})");
+                            self.last_look = None;
+                        }
+                        None => return Ok(false),
+                    }
+                }
                 Step::Exit => match child.try_wait() {
                     Ok(Some(status)) if status.code() == Some(0) => {
                         self.summary = "QEMU exited (reset)".into()
@@ -591,12 +616,33 @@ fn check_screen_line(socket: &Path, line: &str) -> Result<String, String> {
             Screen::decode(&fs::read(&png).map_err(|error| format!("reading the screendump: {error}"))?)?;
         let rows = screen.height / CELL_HEIGHT;
         match (0..rows).find(|&row| screen.shows(row, line)) {
-            Some(row) => Ok(format!("\"{line}\" on serial and on screen (text row {row})")),
+            Some(row) => Ok(format!("\"{line}\" on screen (text row {row})")),
             None => Err(format!(
                 "\"{line}\" is on serial but not drawn on the {}x{} screen",
                 screen.width, screen.height
             )),
         }
+    })();
+    let _ = fs::remove_file(&png);
+    result
+}
+
+/// Reads the screen through QMP and looks for `text` anywhere on it, drawn
+/// in the console's default colours: its text row and column.
+fn find_on_screen(socket: &Path, text: &str) -> Result<Option<(usize, usize)>, String> {
+    let png = std::env::temp_dir().join(format!("ember-screen-{}-{}.png", std::process::id(), unique()));
+    let result = (|| {
+        let mut monitor = Qmp::connect(socket)?;
+        monitor.execute(json!({"execute": "screendump", "arguments": {"filename": png, "format": "png"}}))?;
+        let screen =
+            Screen::decode(&fs::read(&png).map_err(|error| format!("reading the screendump: {error}"))?)?;
+        let (rows, cols) = (screen.height / CELL_HEIGHT, screen.width / CELL_WIDTH);
+        let width = text.chars().count();
+        Ok((0..rows).find_map(|row| {
+            (0..=cols.saturating_sub(width))
+                .find(|&col| screen.shows_at(row, col, text))
+                .map(|col| (row, col))
+        }))
     })();
     let _ = fs::remove_file(&png);
     result
@@ -624,7 +670,13 @@ impl Screen {
 
     /// Whether text row `row` starts with `text` in the default colours.
     fn shows(&self, row: usize, text: &str) -> bool {
-        text.chars().enumerate().all(|(col, ch)| {
+        self.shows_at(row, 0, text)
+    }
+
+    /// Whether `text` is drawn from text row `row`, column `start` on, in
+    /// the default colours.
+    fn shows_at(&self, row: usize, start: usize, text: &str) -> bool {
+        (start..).zip(text.chars()).all(|(col, ch)| {
             let glyph = glyph(ch, false);
             (0..CELL_HEIGHT).all(|y| {
                 (0..CELL_WIDTH).all(|x| {
@@ -796,6 +848,27 @@ mod tests {
         assert_eq!(qcodes('Q'), Some(vec!["shift".to_string(), "q".to_string()]));
         assert_eq!(qcodes('\n'), Some(vec!["ret".to_string()]));
         assert_eq!(qcodes('!'), None);
+    }
+
+    #[test]
+    fn text_is_found_where_it_is_drawn_and_only_there() {
+        let (width, height) = (10 * CELL_WIDTH, 2 * CELL_HEIGHT);
+        let mut rgb = [DEFAULT_BG.r, DEFAULT_BG.g, DEFAULT_BG.b].repeat(width * height);
+        for (col, ch) in (3..).zip("hi".chars()) {
+            let glyph = glyph(ch, false);
+            for y in 0..CELL_HEIGHT {
+                for x in 0..CELL_WIDTH {
+                    let colour = blend(DEFAULT_FG, DEFAULT_BG, glyph.pixels()[y * glyph.width() + x]);
+                    let at = ((CELL_HEIGHT + y) * width + col * CELL_WIDTH + x) * 3;
+                    rgb[at..at + 3].copy_from_slice(&[colour.r, colour.g, colour.b]);
+                }
+            }
+        }
+        let screen = Screen { width, height, rgb };
+        assert!(screen.shows_at(1, 3, "hi"));
+        assert!(!screen.shows_at(1, 2, "hi"));
+        assert!(!screen.shows_at(0, 3, "hi"));
+        assert!(!screen.shows_at(1, 9, "hi"), "text running off the screen is not there");
     }
 
     #[test]

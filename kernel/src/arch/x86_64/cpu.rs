@@ -13,6 +13,8 @@ pub struct Features {
     /// The TSC ticks at one rate in every power state, so it can be a clock:
     /// CPUID.80000007H:EDX[8].
     pub invariant_tsc: bool,
+    /// The page attribute table exists: CPUID.1:EDX[16].
+    pub pat: bool,
 }
 
 /// Asks CPUID.
@@ -24,6 +26,7 @@ pub fn features() -> Features {
         x2apic: basic.ecx & (1 << 21) != 0,
         tsc_deadline: basic.ecx & (1 << 24) != 0,
         invariant_tsc: power & (1 << 8) != 0,
+        pat: basic.edx & (1 << 16) != 0,
     }
 }
 

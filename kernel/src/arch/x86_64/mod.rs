@@ -9,6 +9,7 @@ pub mod gdt;
 pub mod idt;
 pub mod interrupts;
 pub mod machine_check;
+pub mod pat;
 pub mod stack;
 
 use x86_64::instructions::{hlt, interrupts as flag};
