@@ -6,8 +6,9 @@
 //! `FUZZ_ITERS` sets the number of random strings (default 1,000,000); the
 //! seed is fixed, so a failure repeats.
 
+use super::font::Font;
 use super::framebuffer::tests::leaked_memory;
-use super::framebuffer::{CELL_HEIGHT, CELL_WIDTH, PixelFormat, Renderer, VideoMemory, blend, cell_ink};
+use super::framebuffer::{Mode, PixelFormat, Renderer, blend};
 use super::grid::{Cell, Grid, tests::grid};
 use super::terminal::Terminal;
 use crate::boot::ColorMask;
@@ -70,12 +71,13 @@ impl Screen {
             ColorMask { size: 8, shift: 0 },
         )
         .unwrap();
-        let (width, height) = (cols * CELL_WIDTH, rows * CELL_HEIGHT);
+        let font = Font::SMALLEST;
+        let (width, height) = (cols * font.width(), rows * font.height());
         let pitch = width * 4 + 32;
-        let front = Box::leak(vec![0u8; pitch * height].into_boxed_slice());
+        let mode = Mode { width, height, pitch, format };
+        let front = Box::leak(vec![0u8; mode.bytes()].into_boxed_slice());
         let (view, front_len) = (front.as_ptr(), front.len());
-        let memory = leaked_memory(format, width, height);
-        let renderer = Renderer::new(format, (width, height), memory, VideoMemory { bytes: front, pitch });
+        let renderer = Renderer::new(mode, font, leaked_memory(mode, font), front);
         Self {
             renderer,
             terminal: Terminal::new(grid(cols, rows)),
@@ -109,9 +111,9 @@ impl Screen {
                     (cell.fg, cell.bg) = (cell.bg, cell.fg);
                 }
                 let expected = self.expected.entry(cell).or_insert_with(|| reference(cell, format));
-                let line = CELL_WIDTH * 4;
-                for y in 0..CELL_HEIGHT {
-                    let at = (row * CELL_HEIGHT + y) * self.pitch + col * line;
+                let (font, line) = (Font::SMALLEST, Font::SMALLEST.width() * 4);
+                for y in 0..font.height() {
+                    let at = (row * font.height() + y) * self.pitch + col * line;
                     if front[at..at + line] != expected[y * line..(y + 1) * line] {
                         panic!(
                             "cell ({row},{col}) should show {cell:?}, pixel row {y} differs; {}",
@@ -126,8 +128,11 @@ impl Screen {
 
 /// The cell's pixels, straight from its ink.
 fn reference(cell: Cell, format: PixelFormat) -> Vec<u8> {
-    let ink = cell_ink(cell.ch, cell.bold);
-    ink.iter().flat_map(|&alpha| format.encode(blend(cell.fg, cell.bg, alpha)).to_le_bytes()).collect()
+    let ink = Font::SMALLEST.ink(cell.ch, cell.bold);
+    ink.pixels()
+        .iter()
+        .flat_map(|&alpha| format.encode(blend(cell.fg, cell.bg, alpha)).to_le_bytes())
+        .collect()
 }
 
 fn random_color(random: &mut Rng) -> String {

@@ -4,7 +4,8 @@
 
 use kernel::boot::ColorMask;
 use kernel::console::Coalescer;
-use kernel::console::framebuffer::{Memory, PixelFormat, Renderer, VideoMemory};
+use kernel::console::font::Font;
+use kernel::console::framebuffer::{Memory, Mode, PixelFormat, Renderer};
 use kernel::console::grid::{Cell, Grid, Span};
 use kernel::console::terminal::Terminal;
 use std::hint::black_box;
@@ -22,7 +23,9 @@ pub fn run() {
     )
     .expect("XRGB8888");
     let pitch = WIDTH * 4;
-    let (cols, rows) = Renderer::grid_size(WIDTH, HEIGHT);
+    let mode = Mode { width: WIDTH, height: HEIGHT, pitch, format };
+    let font = Font::for_screen(WIDTH, HEIGHT);
+    let (cols, rows) = font.grid(WIDTH, HEIGHT);
     let leak = |n: usize| -> &'static mut [u8] { Box::leak(vec![0u8; n].into_boxed_slice()) };
     let cells = |n: usize| -> &'static mut [Cell] { Box::leak(vec![Cell::BLANK; n].into_boxed_slice()) };
     let spans = |n: usize| -> &'static mut [Span] { Box::leak(vec![Span::EMPTY; n].into_boxed_slice()) };
@@ -35,7 +38,7 @@ pub fn run() {
         black_box(&target[..]);
     });
 
-    let needs = Renderer::needs(format, WIDTH, HEIGHT);
+    let needs = Renderer::needs(mode, font);
     let memory = Memory {
         back: leak(needs.back),
         shown: cells(needs.cells),
@@ -43,8 +46,7 @@ pub fn run() {
         cached: cells(needs.cache_slots),
         glyphs: leak(needs.glyphs),
     };
-    let screen = VideoMemory { bytes: leak(pitch * HEIGHT), pitch };
-    let mut renderer = Renderer::new(format, (WIDTH, HEIGHT), memory, screen);
+    let mut renderer = Renderer::new(mode, font, memory, leak(mode.bytes()));
     let mut terminal = Terminal::new(Grid::new(cols, rows, cells(cols * rows), spans(rows)));
     let glyphs = cols * rows;
 

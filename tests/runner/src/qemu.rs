@@ -5,7 +5,8 @@ pub mod platform;
 
 use crate::seconds_since;
 use kernel::console::color::{DEFAULT_BG, DEFAULT_FG};
-use kernel::console::framebuffer::{CELL_HEIGHT, CELL_WIDTH, blend, glyph};
+use kernel::console::font::Font;
+use kernel::console::framebuffer::blend;
 use serde_json::{Value, json};
 use std::{
     fs,
@@ -144,8 +145,11 @@ pub enum Step {
     /// Press these keys together on the PS/2 keyboard (QEMU's key names).
     Keys(&'static [&'static str]),
     /// Wait until a text row of the screen starts with this text, drawn in
-    /// the default colours (what keys do shows on the screen alone).
+    /// the default colours (what keys do shows on the screen alone), in the
+    /// font the kernel chooses for the screen's size by itself.
     Screen(&'static str),
+    /// The same, in the font of this size (set with `font=`).
+    ScreenInFont(usize, &'static str),
     /// Save the screen as a PNG file here.
     Screendump(PathBuf),
     /// Wait for QEMU to exit by itself: with `-no-reboot`, a reset ends it.
@@ -311,7 +315,7 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
             // The kernel draws a line on screen before it sends it to serial,
             // so once serial has it the screen can be read.
             if typed && find_in_order(&text, &[SHELL_READY, line.as_str()]).is_some() {
-                let checked = check_screen_line(&qmp_socket, output);
+                let checked = check_screen_line(&qmp_socket, output, None);
                 stop(&mut child);
                 break checked;
             }
@@ -445,10 +449,18 @@ impl Script {
                     )?;
                     self.summary = format!("screen saved as {}", file.display());
                 }
-                Step::Screen(text) => match check_screen_line(socket, text) {
+                Step::Screen(text) => match check_screen_line(socket, text, None) {
                     Ok(summary) => self.summary = summary,
                     Err(_) => return Ok(false),
                 },
+                Step::ScreenInFont(size, text) => {
+                    let font = Font::ALL.into_iter().find(|font| font.height() == *size);
+                    let font = font.ok_or_else(|| format!("no {size} px font"))?;
+                    match check_screen_line(socket, text, Some(font)) {
+                        Ok(summary) => self.summary = summary,
+                        Err(_) => return Ok(false),
+                    }
+                }
                 Step::Exit => match child.try_wait() {
                     Ok(Some(status)) if status.code() == Some(0) => {
                         self.summary = "QEMU exited (reset)".into()
@@ -582,18 +594,25 @@ fn qcodes(ch: char) -> Option<Vec<String>> {
 }
 
 /// Reads the screen through QMP and looks for a text row that starts with
-/// `line`, drawn exactly as the font and the console's default colours
-/// would draw it.
-fn check_screen_line(socket: &Path, line: &str) -> Result<String, String> {
+/// `line`, drawn exactly as the font (`font`, or the size the kernel picks
+/// for the screen by itself) and the console's default colours would draw
+/// it.
+fn check_screen_line(socket: &Path, line: &str, font: Option<Font>) -> Result<String, String> {
     let png = std::env::temp_dir().join(format!("ember-screen-{}-{}.png", std::process::id(), unique()));
     let result = (|| {
         let mut monitor = Qmp::connect(socket)?;
         monitor.execute(json!({"execute": "screendump", "arguments": {"filename": png, "format": "png"}}))?;
         let screen =
             Screen::decode(&fs::read(&png).map_err(|error| format!("reading the screendump: {error}"))?)?;
-        let rows = screen.height / CELL_HEIGHT;
-        match (0..rows).find(|&row| screen.shows(row, line)) {
-            Some(row) => Ok(format!("\"{line}\" on serial and on screen (text row {row})")),
+        let font = font.unwrap_or_else(|| Font::for_screen(screen.width, screen.height));
+        let rows = screen.height / font.height();
+        match (0..rows).find(|&row| screen.shows(font, row, line)) {
+            Some(row) => Ok(format!(
+                "\"{line}\" on serial and on the {}x{} screen (text row {row}, {} px font)",
+                screen.width,
+                screen.height,
+                font.height()
+            )),
             None => Err(format!(
                 "\"{line}\" is on serial but not drawn on the {}x{} screen",
                 screen.width, screen.height
@@ -624,13 +643,14 @@ impl Screen {
         Ok(Self { width: frame.width as usize, height: frame.height as usize, rgb })
     }
 
-    /// Whether text row `row` starts with `text` in the default colours.
-    fn shows(&self, row: usize, text: &str) -> bool {
+    /// Whether text row `row` starts with `text` in `font` and the default
+    /// colours.
+    fn shows(&self, font: Font, row: usize, text: &str) -> bool {
         text.chars().enumerate().all(|(col, ch)| {
-            let glyph = glyph(ch, false);
-            (0..CELL_HEIGHT).all(|y| {
-                (0..CELL_WIDTH).all(|x| {
-                    let (px, py) = (col * CELL_WIDTH + x, row * CELL_HEIGHT + y);
+            let glyph = font.glyph(ch, false);
+            (0..font.height()).all(|y| {
+                (0..font.width()).all(|x| {
+                    let (px, py) = (col * font.width() + x, row * font.height() + y);
                     let expected = blend(DEFAULT_FG, DEFAULT_BG, glyph.pixels()[y * glyph.width() + x]);
                     let at = (py * self.width + px) * 3;
                     px < self.width
