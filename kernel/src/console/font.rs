@@ -95,11 +95,11 @@ impl Font {
     /// The size for a `width` x `height` screen (see the module's notes),
     /// among those of which a cell fits; the smallest when none does.
     pub fn for_screen(width: usize, height: usize) -> Font {
-        let fitting = Self::ALL.into_iter().filter(|font| font.fits(width, height));
+        let mut fitting = Self::ALL.into_iter().filter(|font| font.fits(width, height));
         fitting
             .clone()
             .find(|font| width / font.width() <= MAX_COLUMNS)
-            .or(fitting.last())
+            .or(fitting.next_back())
             .unwrap_or(Self::SMALLEST)
     }
 

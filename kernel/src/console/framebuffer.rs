@@ -320,13 +320,19 @@ impl<'a> Renderer<'a> {
             self.memory.shown.copy_within(scrolled * cols.., 0);
             self.memory.shown[(rows - scrolled) * cols..].fill(UNKNOWN);
         }
+        // Each row drawn in place goes out at once, while its pixels are
+        // still in the CPU's cache.
         if scrolled > 0 {
             for row in 0..rows {
                 self.draw_changes(grid, row, Span { start: 0, end: cols as u16 });
+                if !moved {
+                    self.flush_row(row);
+                }
             }
         } else {
             for (row, span) in grid.damaged_rows() {
                 self.draw_changes(grid, row, span);
+                self.flush_row(row);
             }
             // The cursor's old and new cells, which damage does not cover.
             let (row, col) = grid.cursor();
@@ -493,19 +499,23 @@ impl<'a> Renderer<'a> {
 
     /// Copies the drawn columns of every row to the screen.
     fn flush_dirty(&mut self) {
-        let line = self.font.width() * self.format.bytes_per_pixel;
-        let cell_height = self.font.height();
         for row in 0..self.memory.dirty.len() {
-            let span = core::mem::replace(&mut self.memory.dirty[row], Span::EMPTY);
-            if span.is_empty() {
-                continue;
-            }
-            let (start, end) = (span.start as usize * line, span.end as usize * line);
-            for y in row * cell_height..(row + 1) * cell_height {
-                let (from, to) = (self.back_row(y) * self.stride, y * self.pitch);
-                self.screen[to + start..to + end]
-                    .copy_from_slice(&self.memory.back[from + start..from + end]);
-            }
+            self.flush_row(row);
+        }
+    }
+
+    /// Copies the drawn columns of text row `row` to the screen.
+    fn flush_row(&mut self, row: usize) {
+        let span = core::mem::replace(&mut self.memory.dirty[row], Span::EMPTY);
+        if span.is_empty() {
+            return;
+        }
+        let line = self.font.width() * self.format.bytes_per_pixel;
+        let (start, end) = (span.start as usize * line, span.end as usize * line);
+        let cell_height = self.font.height();
+        for y in row * cell_height..(row + 1) * cell_height {
+            let (from, to) = (self.back_row(y) * self.stride, y * self.pitch);
+            self.screen[to + start..to + end].copy_from_slice(&self.memory.back[from + start..from + end]);
         }
     }
 

@@ -50,7 +50,9 @@ pub fn run() {
     let mut terminal = Terminal::new(Grid::new(cols, rows, cells(cols * rows), spans(rows)));
     let glyphs = cols * rows;
 
-    println!("console benchmark: {WIDTH}x{HEIGHT}x32, {cols}x{rows} characters ({glyphs} per screen)");
+    println!(
+        "console benchmark: {WIDTH}x{HEIGHT}x32, font {font}, {cols}x{rows} characters ({glyphs} per screen)"
+    );
     println!("  memcpy of the framebuffer ({} KiB)       {:>9.3} ms", pitch * HEIGHT / 1024, ms(memcpy));
 
     // Pages are prepared beforehand so that only the console is timed; each
