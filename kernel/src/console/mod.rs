@@ -291,11 +291,7 @@ fn install_screen(info: &BootInfo) {
     let mut choice = choose(info.firmware, info.framebuffer.is_some(), wants_vga);
     if choice == Choice::Framebuffer {
         let result = info.framebuffer.as_ref().map(|fb| framebuffer_screen(fb, info.option("font")));
-        // Limine left the adapter in a graphics mode: VGA text must switch.
-        choice = match choose(info.firmware, false, false) {
-            Choice::VgaText { .. } => Choice::VgaText { switch: true },
-            other => other,
-        };
+        choice = instead_of_framebuffer(info.firmware);
         match result {
             Some(Ok(())) => return,
             Some(Err(reason)) => log::warn!(
@@ -314,7 +310,19 @@ fn install_screen(info: &BootInfo) {
                 log::warn!("VGA text unusable: {reason}; console on serial only");
             }
         }
-        _ => log::info!("no screen (no framebuffer, and no VGA text mode on {}); serial only", info.firmware),
+        _ => log::info!(
+            "no screen (no usable framebuffer, and no VGA text mode on {}); serial only",
+            info.firmware
+        ),
+    }
+}
+
+/// The console when the framebuffer cannot be used: VGA text on BIOS,
+/// switched back from the graphics mode Limine set, else none.
+pub fn instead_of_framebuffer(firmware: Firmware) -> Choice {
+    match choose(firmware, false, false) {
+        Choice::VgaText { .. } => Choice::VgaText { switch: true },
+        other => other,
     }
 }
 
@@ -665,6 +673,12 @@ mod tests {
     fn bios_without_framebuffer_uses_vga_text_as_is() {
         assert_eq!(choose(Firmware::Bios, false, false), Choice::VgaText { switch: false });
         assert_eq!(choose(Firmware::Bios, false, true), Choice::VgaText { switch: false });
+    }
+
+    #[test]
+    fn an_unusable_framebuffer_gives_way_to_vga_text_or_serial() {
+        assert_eq!(instead_of_framebuffer(Firmware::Bios), Choice::VgaText { switch: true });
+        assert_eq!(instead_of_framebuffer(Firmware::Uefi64), Choice::SerialOnly);
     }
 
     #[test]
