@@ -123,7 +123,7 @@ pub mod screen {
     use kernel::console::{
         self,
         color::Rgb,
-        framebuffer::{CELL_HEIGHT, CELL_WIDTH, PixelFormat, blend, glyph},
+        framebuffer::{PixelFormat, blend},
     };
 
     /// The grid row the cursor is on.
@@ -158,12 +158,14 @@ pub mod screen {
         let fb = boot::info().framebuffer.expect("a framebuffer");
         let format = PixelFormat::new(fb.bpp, fb.red, fb.green, fb.blue).expect("a supported format");
         let bpp = format.bytes_per_pixel();
+        let font = console::framebuffer_font().expect("a framebuffer console");
+        let (width, height) = (font.width(), font.height());
         for (col, ch) in (start..).zip(text.chars()) {
-            let glyph = glyph(ch, false);
-            for y in 0..CELL_HEIGHT {
-                for x in 0..CELL_WIDTH {
+            let glyph = font.glyph(ch, false);
+            for y in 0..height {
+                for x in 0..width {
                     let expected = format.encode(blend(fg, bg, glyph.pixels()[y * glyph.width() + x]));
-                    let offset = (row * CELL_HEIGHT + y) * fb.pitch as usize + (col * CELL_WIDTH + x) * bpp;
+                    let offset = (row * height + y) * fb.pitch as usize + (col * width + x) * bpp;
                     let mut actual = [0u8; 4];
                     for (i, byte) in actual.iter_mut().take(bpp).enumerate() {
                         // SAFETY: the offset lies inside the framebuffer, which

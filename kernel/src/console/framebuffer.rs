@@ -3,40 +3,23 @@
 //! only the rows that changed.
 //!
 //! Video memory is never read: on real machines reading it is slow (it is
-//! uncached or write-combined). Scrolling either redraws only the cells whose
-//! text changed (log lines look alike) or moves the picture in RAM, which
-//! costs nothing because the back buffer's text area is a ring of pixel rows,
-//! and copies it out once.
+//! uncached or write-combined). It is only written, whole pixel rows (or the
+//! changed run of cells in a row) at a time with `copy_from_slice`, which
+//! compiles to wide string stores; the back buffer is the shadow that
+//! scrolling reads from. Scrolling either redraws only the cells whose text
+//! changed (log lines look alike) or moves the picture in RAM, which costs
+//! nothing because the back buffer's text area is a ring of pixel rows, and
+//! copies it out once.
+//!
+//! A framebuffer is checked ([`Mode::new`]) before anything is drawn on it:
+//! whatever geometry the firmware reports, the renderer never divides by
+//! zero or writes outside the screen.
 
-use super::charset;
 use super::color::Rgb;
+use super::font::Font;
 use super::grid::{Cell, Grid, Span};
 use crate::boot::ColorMask;
 use core::fmt;
-use noto_sans_mono_bitmap::{FontWeight, RasterHeight, RasterizedChar, get_raster, get_raster_width};
-
-const HEIGHT: RasterHeight = RasterHeight::Size16;
-/// Cell size in pixels.
-pub const CELL_WIDTH: usize = get_raster_width(FontWeight::Regular, HEIGHT);
-pub const CELL_HEIGHT: usize = HEIGHT.val();
-
-/// The glyph for `ch`, or the replacement character's when the font lacks it.
-pub fn glyph(ch: char, bold: bool) -> RasterizedChar {
-    let weight = if bold { FontWeight::Bold } else { FontWeight::Regular };
-    get_raster(ch, weight, HEIGHT)
-        .or_else(|| get_raster('\u{fffd}', weight, HEIGHT))
-        .expect("the font has U+FFFD")
-}
-
-/// The ink of a cell showing `ch`, one intensity per pixel: the font's glyph,
-/// or for the line-drawing characters the font lacks, drawn lines.
-pub fn cell_ink(ch: char, bold: bool) -> [u8; CELL_WIDTH * CELL_HEIGHT] {
-    let mut ink = [0u8; CELL_WIDTH * CELL_HEIGHT];
-    if !charset::draw(ch, CELL_WIDTH, &mut ink) {
-        ink.copy_from_slice(glyph(ch, bold).pixels());
-    }
-    ink
-}
 
 /// `alpha` of the way from `bg` to `fg`, per channel: how an anti-aliased
 /// glyph pixel of that intensity looks.
@@ -62,12 +45,17 @@ pub struct UnsupportedFormat {
 
 impl fmt::Display for UnsupportedFormat {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "unsupported pixel format ({} bits per pixel, or colour masks outside the pixel)", self.bpp)
+        write!(
+            f,
+            "unsupported pixel format ({} bits per pixel, or colour masks empty, overlapping or outside the pixel)",
+            self.bpp
+        )
     }
 }
 
 impl PixelFormat {
-    /// Accepts 16, 24 and 32 bpp with channel masks that fit in the pixel.
+    /// Accepts 16, 24 and 32 bpp with channel masks that fit in the pixel
+    /// and do not overlap.
     pub fn new(
         bpp: u16,
         red: ColorMask,
@@ -75,7 +63,10 @@ impl PixelFormat {
         blue: ColorMask,
     ) -> Result<Self, UnsupportedFormat> {
         let fits = |m: ColorMask| m.size > 0 && m.size as u16 + m.shift as u16 <= bpp;
-        if matches!(bpp, 16 | 24 | 32) && fits(red) && fits(green) && fits(blue) {
+        let bits = |m: ColorMask| ((1u64 << m.size.min(32)) - 1) << m.shift.min(32);
+        let apart =
+            bits(red) & bits(green) == 0 && bits(red) & bits(blue) == 0 && bits(green) & bits(blue) == 0;
+        if matches!(bpp, 16 | 24 | 32) && fits(red) && fits(green) && fits(blue) && apart {
             Ok(Self { bytes_per_pixel: bpp as usize / 8, red, green, blue })
         } else {
             Err(UnsupportedFormat { bpp })
@@ -97,11 +88,88 @@ impl PixelFormat {
     }
 }
 
-/// The visible framebuffer: write-only memory of `height` rows of `pitch`
-/// bytes.
-pub struct VideoMemory<'a> {
-    pub bytes: &'a mut [u8],
+/// A framebuffer the renderer can draw on: its geometry and pixel format,
+/// checked once by [`Mode::new`] so that nothing later needs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mode {
+    pub width: usize,
+    pub height: usize,
+    /// Bytes from one pixel row to the next.
     pub pitch: usize,
+    pub format: PixelFormat,
+}
+
+/// Why a framebuffer cannot be drawn on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unusable {
+    Format(UnsupportedFormat),
+    /// Not even one character cell of the smallest font fits.
+    TooSmall {
+        width: u32,
+        height: u32,
+    },
+    /// Larger than any display: a wrong report rather than a screen.
+    TooLarge {
+        width: u32,
+        height: u32,
+    },
+    /// Rows overlap: the pitch is shorter than a row of pixels.
+    Pitch {
+        pitch: u32,
+        row_bytes: usize,
+    },
+}
+
+impl fmt::Display for Unusable {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match *self {
+            Unusable::Format(format) => format.fmt(f),
+            Unusable::TooSmall { width, height } => write!(
+                f,
+                "{width}x{height} is smaller than one {}x{} character cell",
+                Font::SMALLEST.width(),
+                Font::SMALLEST.height()
+            ),
+            Unusable::TooLarge { width, height } => {
+                write!(f, "{width}x{height} is beyond any display (at most {MAX_SIDE} pixels a side)")
+            }
+            Unusable::Pitch { pitch, row_bytes } => {
+                write!(f, "pitch {pitch} is shorter than a row of pixels ({row_bytes} bytes)")
+            }
+        }
+    }
+}
+
+/// The longest side a mode may have: beyond any real display, and small
+/// enough that column numbers fit the grid's 16-bit spans.
+pub const MAX_SIDE: u32 = 16384;
+
+impl Mode {
+    /// Checks a framebuffer as the bootloader described it.
+    pub fn new(
+        (width, height, pitch): (u32, u32, u32),
+        bpp: u16,
+        (red, green, blue): (ColorMask, ColorMask, ColorMask),
+    ) -> Result<Mode, Unusable> {
+        let format = PixelFormat::new(bpp, red, green, blue).map_err(Unusable::Format)?;
+        if width > MAX_SIDE || height > MAX_SIDE {
+            return Err(Unusable::TooLarge { width, height });
+        }
+        let (width_px, height_px) = (width as usize, height as usize);
+        if !Font::SMALLEST.fits(width_px, height_px) {
+            return Err(Unusable::TooSmall { width, height });
+        }
+        let row_bytes = width_px * format.bytes_per_pixel;
+        if (pitch as usize) < row_bytes {
+            return Err(Unusable::Pitch { pitch, row_bytes });
+        }
+        Ok(Mode { width: width_px, height: height_px, pitch: pitch as usize, format })
+    }
+
+    /// Bytes of video memory the mode spans: `height` rows of `pitch` bytes.
+    pub fn bytes(&self) -> usize {
+        self.pitch * self.height
+    }
 }
 
 /// The RAM a renderer works in, each part at least as large as
@@ -151,13 +219,18 @@ const UNKNOWN: Cell = Cell { ch: '\0', fg: Rgb::new(1, 2, 3), bg: Rgb::new(3, 2,
 
 pub struct Renderer<'a> {
     format: PixelFormat,
+    font: Font,
     height: usize,
+    /// Bytes of one pixel row in the back buffer.
     stride: usize,
+    /// Bytes of one pixel row on the screen.
+    pitch: usize,
     cols: usize,
     /// Bytes of one rendered cell.
     cell_bytes: usize,
     memory: Memory<'a>,
-    screen: VideoMemory<'a>,
+    /// The visible framebuffer: only ever written.
+    screen: &'a mut [u8],
     /// The colour pair last rendered into the glyph cache.
     shades: Shades,
     /// Where the cursor was drawn by the last update.
@@ -169,34 +242,25 @@ pub struct Renderer<'a> {
 }
 
 impl<'a> Renderer<'a> {
-    /// Text grid size for a `width` x `height` screen.
-    pub fn grid_size(width: usize, height: usize) -> (usize, usize) {
-        (width / CELL_WIDTH, height / CELL_HEIGHT)
-    }
-
-    /// The memory a renderer for a `width` x `height` screen works in.
-    pub fn needs(format: PixelFormat, width: usize, height: usize) -> Needs {
-        let (cols, rows) = Self::grid_size(width, height);
-        let cell_bytes = CELL_WIDTH * CELL_HEIGHT * format.bytes_per_pixel;
+    /// The memory a renderer for `mode` in `font` works in.
+    pub fn needs(mode: Mode, font: Font) -> Needs {
+        let (cols, rows) = font.grid(mode.width, mode.height);
         Needs {
-            back: width * height * format.bytes_per_pixel,
+            back: mode.width * mode.height * mode.format.bytes_per_pixel,
             cells: cols * rows,
             rows,
             cache_slots: CACHE_SLOTS,
-            glyphs: CACHE_SLOTS * cell_bytes,
+            glyphs: CACHE_SLOTS * font.width() * font.height() * mode.format.bytes_per_pixel,
         }
     }
 
-    /// `memory` must be as large as [`Renderer::needs`] says, `screen` at
-    /// least `height` rows of `pitch` bytes.
-    pub fn new(
-        format: PixelFormat,
-        (width, height): (usize, usize),
-        memory: Memory<'a>,
-        screen: VideoMemory<'a>,
-    ) -> Self {
-        let needs = Self::needs(format, width, height);
-        let stride = width * format.bytes_per_pixel;
+    /// A renderer drawing `mode`'s screen, `screen` (at least
+    /// [`Mode::bytes`] long), in `font`, which must fit on it
+    /// ([`Font::fits`]); `memory` must be as large as [`Renderer::needs`]
+    /// says.
+    pub fn new(mode: Mode, font: Font, memory: Memory<'a>, screen: &'a mut [u8]) -> Self {
+        let needs = Self::needs(mode, font);
+        assert!(font.fits(mode.width, mode.height), "a font larger than the screen");
         assert!(
             memory.back.len() >= needs.back
                 && memory.shown.len() >= needs.cells
@@ -205,7 +269,7 @@ impl<'a> Renderer<'a> {
                 && memory.glyphs.len() >= needs.glyphs,
             "renderer memory too small"
         );
-        assert!(screen.pitch >= stride && screen.bytes.len() >= screen.pitch * (height - 1) + stride);
+        assert!(screen.len() >= mode.bytes(), "video memory smaller than the mode");
         let Memory { back, shown, dirty, cached, glyphs } = memory;
         let memory = Memory {
             back: &mut back[..needs.back],
@@ -217,14 +281,17 @@ impl<'a> Renderer<'a> {
         memory.shown.fill(UNKNOWN);
         memory.dirty.fill(Span::EMPTY);
         memory.cached.fill(UNKNOWN);
+        let bpp = mode.format.bytes_per_pixel;
         let mut renderer = Self {
-            format,
-            height,
-            stride,
+            format: mode.format,
+            font,
+            height: mode.height,
+            stride: mode.width * bpp,
+            pitch: mode.pitch,
             cols: needs.cells / needs.rows,
-            cell_bytes: CELL_WIDTH * CELL_HEIGHT * format.bytes_per_pixel,
+            cell_bytes: font.width() * font.height() * bpp,
             memory,
-            screen,
+            screen: &mut screen[..mode.bytes()],
             shades: Shades { fg: UNKNOWN.fg, bg: UNKNOWN.bg, values: [0; 256] },
             cursor: None,
             victim: 0,
@@ -244,21 +311,28 @@ impl<'a> Renderer<'a> {
     pub fn update(&mut self, grid: &mut Grid) {
         let (cols, rows) = (grid.cols(), grid.rows());
         assert_eq!(cols * rows, self.memory.shown.len(), "grid and renderer sizes differ");
+        let cell_height = self.font.height();
         let scrolled = grid.scrolled().min(rows);
         let moved = scrolled > 0 && self.moving_is_cheaper(grid, scrolled);
         if moved {
             // The text area is a ring of pixel rows: moving it is a new top.
-            self.top = (self.top + scrolled * CELL_HEIGHT) % (rows * CELL_HEIGHT);
+            self.top = (self.top + scrolled * cell_height) % (rows * cell_height);
             self.memory.shown.copy_within(scrolled * cols.., 0);
             self.memory.shown[(rows - scrolled) * cols..].fill(UNKNOWN);
         }
+        // Each row drawn in place goes out at once, while its pixels are
+        // still in the CPU's cache.
         if scrolled > 0 {
             for row in 0..rows {
                 self.draw_changes(grid, row, Span { start: 0, end: cols as u16 });
+                if !moved {
+                    self.flush_row(row);
+                }
             }
         } else {
             for (row, span) in grid.damaged_rows() {
                 self.draw_changes(grid, row, span);
+                self.flush_row(row);
             }
             // The cursor's old and new cells, which damage does not cover.
             let (row, col) = grid.cursor();
@@ -271,7 +345,7 @@ impl<'a> Renderer<'a> {
         grid.take_damage();
         if moved {
             self.memory.dirty.fill(Span::EMPTY);
-            self.flush_rows(0, rows * CELL_HEIGHT);
+            self.flush_rows(0, rows * cell_height);
         } else {
             self.flush_dirty();
         }
@@ -293,7 +367,7 @@ impl<'a> Renderer<'a> {
                 after_move += usize::from(self.memory.shown.get(below).is_none_or(|&shown| shown != cell));
             }
         }
-        let screen_bytes = grid.rows() * CELL_HEIGHT * self.stride;
+        let screen_bytes = grid.rows() * self.font.height() * self.stride;
         let (in_place, after_move) = (in_place * SAMPLE, after_move * SAMPLE);
         2 * screen_bytes + after_move * DRAW_COST * self.cell_bytes
             < in_place * (DRAW_COST + 1) * self.cell_bytes
@@ -340,21 +414,35 @@ impl<'a> Renderer<'a> {
     }
 
     fn copy_batch(&mut self, row: usize, cells: &[(u16, u16)]) {
-        // A row length known at compile time lets each copy be inlined.
-        match self.format.bytes_per_pixel {
-            4 => self.copy_cells::<{ CELL_WIDTH * 4 }>(row, cells),
-            3 => self.copy_cells::<{ CELL_WIDTH * 3 }>(row, cells),
-            _ => self.copy_cells::<{ CELL_WIDTH * 2 }>(row, cells),
+        // A cell row length known at compile time lets each copy be inlined:
+        // one instance per font width and pixel size.
+        const W16: usize = Font::ALL[0].width();
+        const W20: usize = Font::ALL[1].width();
+        const W24: usize = Font::ALL[2].width();
+        const W32: usize = Font::ALL[3].width();
+        macro_rules! dispatch {
+            ($($width:ident),*) => {
+                match (self.font.width(), self.format.bytes_per_pixel) {
+                    $(
+                        ($width, 4) => self.copy_cells::<{ $width * 4 }>(row, cells),
+                        ($width, 3) => self.copy_cells::<{ $width * 3 }>(row, cells),
+                        ($width, 2) => self.copy_cells::<{ $width * 2 }>(row, cells),
+                    )*
+                    _ => unreachable!("fonts are {W16}, {W20}, {W24} or {W32} pixels wide, pixels 2 to 4 bytes"),
+                }
+            };
         }
+        dispatch!(W16, W20, W24, W32)
     }
 
     /// Copies rendered cells `(column, cache slot)` of text row `row` from the
     /// glyph cache into the back buffer; `LINE` is one pixel row of a cell.
     fn copy_cells<const LINE: usize>(&mut self, row: usize, cells: &[(u16, u16)]) {
+        let cell_height = self.font.height();
         // A cell's pixel rows never straddle the ring's end: the top moves in
         // whole cells.
-        let first = self.back_row(row * CELL_HEIGHT) * self.stride;
-        for y in 0..CELL_HEIGHT {
+        let first = self.back_row(row * cell_height) * self.stride;
+        for y in 0..cell_height {
             let line_start = first + y * self.stride;
             for &(col, slot) in cells {
                 let from = slot as usize * self.cell_bytes + y * LINE;
@@ -388,19 +476,15 @@ impl<'a> Renderer<'a> {
     fn render_into(&mut self, slot: usize, cell: Cell) {
         self.victim = slot % CACHE_WAYS;
         self.memory.cached[slot] = cell;
-        self.render_glyph(slot, cell);
-    }
-
-    /// Blends the cell's glyph into cache slot `slot`.
-    fn render_glyph(&mut self, slot: usize, cell: Cell) {
         if (self.shades.fg, self.shades.bg) != (cell.fg, cell.bg) {
             self.set_shades(cell.fg, cell.bg);
         }
-        let bpp = self.format.bytes_per_pixel;
-        let ink = cell_ink(cell.ch, cell.bold);
+        let ink = self.font.ink(cell.ch, cell.bold);
         let target = &mut self.memory.glyphs[slot * self.cell_bytes..(slot + 1) * self.cell_bytes];
-        for (pixel, alpha) in target.chunks_exact_mut(bpp).zip(ink) {
-            pixel.copy_from_slice(&self.shades.values[alpha as usize].to_le_bytes()[..bpp]);
+        match self.format.bytes_per_pixel {
+            4 => shade::<4>(target, ink.pixels(), &self.shades.values),
+            3 => shade::<3>(target, ink.pixels(), &self.shades.values),
+            _ => shade::<2>(target, ink.pixels(), &self.shades.values),
         }
     }
 
@@ -415,36 +499,44 @@ impl<'a> Renderer<'a> {
 
     /// Copies the drawn columns of every row to the screen.
     fn flush_dirty(&mut self) {
-        let line = CELL_WIDTH * self.format.bytes_per_pixel;
         for row in 0..self.memory.dirty.len() {
-            let span = core::mem::replace(&mut self.memory.dirty[row], Span::EMPTY);
-            if span.is_empty() {
-                continue;
-            }
-            let (start, end) = (span.start as usize * line, span.end as usize * line);
-            for y in row * CELL_HEIGHT..(row + 1) * CELL_HEIGHT {
-                let (from, to) = (self.back_row(y) * self.stride, y * self.screen.pitch);
-                self.screen.bytes[to + start..to + end]
-                    .copy_from_slice(&self.memory.back[from + start..from + end]);
-            }
+            self.flush_row(row);
+        }
+    }
+
+    /// Copies the drawn columns of text row `row` to the screen.
+    fn flush_row(&mut self, row: usize) {
+        let span = core::mem::replace(&mut self.memory.dirty[row], Span::EMPTY);
+        if span.is_empty() {
+            return;
+        }
+        let line = self.font.width() * self.format.bytes_per_pixel;
+        let (start, end) = (span.start as usize * line, span.end as usize * line);
+        let cell_height = self.font.height();
+        for y in row * cell_height..(row + 1) * cell_height {
+            let (from, to) = (self.back_row(y) * self.stride, y * self.pitch);
+            self.screen[to + start..to + end].copy_from_slice(&self.memory.back[from + start..from + end]);
         }
     }
 
     /// Copies pixel rows `start..end` to the screen.
     fn flush_rows(&mut self, start: usize, end: usize) {
         for y in start..end.min(self.height) {
-            let (from, to) = (self.back_row(y) * self.stride, y * self.screen.pitch);
-            self.screen.bytes[to..to + self.stride]
-                .copy_from_slice(&self.memory.back[from..from + self.stride]);
+            let (from, to) = (self.back_row(y) * self.stride, y * self.pitch);
+            self.screen[to..to + self.stride].copy_from_slice(&self.memory.back[from..from + self.stride]);
         }
     }
 
     /// Fills the whole screen, margins included, with `color`.
     pub fn clear(&mut self, color: Rgb) {
-        let value = self.format.encode(color).to_le_bytes();
-        let bpp = self.format.bytes_per_pixel;
-        for pixel in self.memory.back.chunks_exact_mut(bpp) {
-            pixel.copy_from_slice(&value[..bpp]);
+        let (first, rest) = self.memory.back.split_at_mut(self.stride);
+        match self.format.bytes_per_pixel {
+            4 => fill::<4>(first, self.format.encode(color)),
+            3 => fill::<3>(first, self.format.encode(color)),
+            _ => fill::<2>(first, self.format.encode(color)),
+        }
+        for row in rest.chunks_exact_mut(self.stride) {
+            row.copy_from_slice(first);
         }
         self.top = 0;
         self.flush_rows(0, self.height);
@@ -452,10 +544,31 @@ impl<'a> Renderer<'a> {
         self.cursor = None;
     }
 
+    /// The font the renderer draws in.
+    pub fn font(&self) -> Font {
+        self.font
+    }
+
     /// The back buffer row holding screen pixel row `y`.
     fn back_row(&self, y: usize) -> usize {
-        let text_height = self.memory.dirty.len() * CELL_HEIGHT;
+        let text_height = self.memory.dirty.len() * self.font.height();
         if y < text_height { (self.top + y) % text_height } else { y }
+    }
+}
+
+/// Pixels of `BPP` bytes, each the shade of its intensity in `ink`.
+fn shade<const BPP: usize>(target: &mut [u8], ink: &[u8], shades: &[u32; 256]) {
+    for (pixel, &alpha) in target.chunks_exact_mut(BPP).zip(ink) {
+        let pixel: &mut [u8; BPP] = pixel.try_into().expect("BPP bytes");
+        *pixel = shades[alpha as usize].to_le_bytes()[..BPP].try_into().expect("BPP bytes");
+    }
+}
+
+/// Fills `row` with pixels of `BPP` bytes of `value`.
+fn fill<const BPP: usize>(row: &mut [u8], value: u32) {
+    let value: [u8; BPP] = value.to_le_bytes()[..BPP].try_into().expect("BPP bytes");
+    for pixel in row.chunks_exact_mut(BPP) {
+        pixel.copy_from_slice(&value);
     }
 }
 
@@ -499,6 +612,7 @@ pub(crate) mod tests {
         bytes: *const u8,
         pitch: usize,
         format: PixelFormat,
+        font: Font,
     }
 
     impl Front {
@@ -515,12 +629,12 @@ pub(crate) mod tests {
         /// Every pixel of the cell is the glyph's intensity blended as the
         /// font says.
         fn assert_cell(&self, (row, col): (usize, usize), ch: char, fg: Rgb, bg: Rgb) {
-            let glyph = glyph(ch, false);
-            for y in 0..CELL_HEIGHT {
-                for x in 0..CELL_WIDTH {
+            let (font, glyph) = (self.font, self.font.glyph(ch, false));
+            for y in 0..font.height() {
+                for x in 0..font.width() {
                     let alpha = glyph.pixels()[y * glyph.width() + x];
                     let expected = self.format.encode(blend(fg, bg, alpha));
-                    let actual = self.pixel(col * CELL_WIDTH + x, row * CELL_HEIGHT + y);
+                    let actual = self.pixel(col * font.width() + x, row * font.height() + y);
                     assert_eq!(actual, expected, "cell ({row},{col}) '{ch}' pixel ({x},{y})");
                 }
             }
@@ -528,8 +642,8 @@ pub(crate) mod tests {
     }
 
     /// Renderer memory from leaked vectors, for tests and benchmarks.
-    pub fn leaked_memory(format: PixelFormat, width: usize, height: usize) -> Memory<'static> {
-        let needs = Renderer::needs(format, width, height);
+    pub fn leaked_memory(mode: Mode, font: Font) -> Memory<'static> {
+        let needs = Renderer::needs(mode, font);
         Memory {
             back: Box::leak(vec![0; needs.back].into_boxed_slice()),
             shown: Box::leak(vec![Cell::BLANK; needs.cells].into_boxed_slice()),
@@ -541,13 +655,17 @@ pub(crate) mod tests {
 
     /// A renderer over leaked memory with a padded pitch, like real hardware.
     fn renderer(bpp: u16, width: usize, height: usize) -> (Renderer<'static>, Front) {
+        renderer_in(Font::SMALLEST, bpp, width, height)
+    }
+
+    fn renderer_in(font: Font, bpp: u16, width: usize, height: usize) -> (Renderer<'static>, Front) {
         let format = format(bpp);
         let pitch = width * format.bytes_per_pixel() + 64;
-        let front = Box::leak(vec![0u8; pitch * height].into_boxed_slice());
+        let mode = Mode { width, height, pitch, format };
+        let front = Box::leak(vec![0u8; mode.bytes()].into_boxed_slice());
         let bytes = front.as_ptr();
-        let memory = leaked_memory(format, width, height);
-        let renderer = Renderer::new(format, (width, height), memory, VideoMemory { bytes: front, pitch });
-        (renderer, Front { bytes, pitch, format })
+        let renderer = Renderer::new(mode, font, leaked_memory(mode, font), front);
+        (renderer, Front { bytes, pitch, format, font })
     }
 
     #[test]
@@ -563,6 +681,13 @@ pub(crate) mod tests {
     fn rejects_formats_it_cannot_draw() {
         assert!(PixelFormat::new(8, XRGB.0, XRGB.1, XRGB.2).is_err());
         assert!(PixelFormat::new(16, XRGB.0, XRGB.1, XRGB.2).is_err());
+        let empty = ColorMask { size: 0, shift: 0 };
+        assert!(PixelFormat::new(32, empty, XRGB.1, XRGB.2).is_err());
+        let overlapping = ColorMask { size: 8, shift: 12 };
+        assert!(PixelFormat::new(32, XRGB.0, overlapping, XRGB.2).is_err());
+        let huge = ColorMask { size: 255, shift: 255 };
+        assert!(PixelFormat::new(32, huge, XRGB.1, XRGB.2).is_err());
+        assert!(PixelFormat::new(32, XRGB.0, XRGB.1, ColorMask { size: 8, shift: 250 }).is_err());
     }
 
     #[test]
@@ -577,7 +702,7 @@ pub(crate) mod tests {
     fn glyphs_match_the_font_rasters_in_every_depth() {
         for bpp in [16, 24, 32] {
             let (mut r, front) = renderer(bpp, 100, 40);
-            let (cols, rows) = Renderer::grid_size(100, 40);
+            let (cols, rows) = Font::SMALLEST.grid(100, 40);
             let mut t = Terminal::new(grid(cols, rows));
             t.write("Ag\x1b[31;42mé\x1b[0m\nq".as_bytes());
             r.update(t.grid_mut());
@@ -596,15 +721,10 @@ pub(crate) mod tests {
         let mut t = Terminal::new(grid(3, 1));
         t.write(b"\x1b(0qq");
         r.update(t.grid_mut());
-        for x in 0..2 * CELL_WIDTH {
-            assert_eq!(front.pixel(x, CELL_HEIGHT / 2), front.format.encode(DEFAULT_FG), "x {x}");
+        for x in 0..2 * front.font.width() {
+            assert_eq!(front.pixel(x, front.font.height() / 2), front.format.encode(DEFAULT_FG), "x {x}");
             assert_eq!(front.pixel(x, 0), front.format.encode(DEFAULT_BG), "x {x}");
         }
-    }
-
-    #[test]
-    fn missing_characters_show_the_replacement_glyph() {
-        assert_eq!(glyph('\u{4e2d}', false).pixels(), glyph('\u{fffd}', false).pixels());
     }
 
     #[test]
@@ -681,5 +801,74 @@ pub(crate) mod tests {
         r.update(t.grid_mut());
         assert_eq!(front.pixel(60, 20) & 0xff, 0xab);
         front.assert_cell((0, 0), 'x', DEFAULT_FG, DEFAULT_BG);
+    }
+
+    #[test]
+    fn every_font_size_draws_its_glyphs() {
+        for font in Font::ALL {
+            for bpp in [16, 24, 32] {
+                let (mut r, front) = renderer_in(font, bpp, font.width() * 5 + 3, font.height() * 2 + 1);
+                let mut t = Terminal::new(grid(5, 2));
+                t.write(b"Wg\n\x1b[31mq");
+                r.update(t.grid_mut());
+                front.assert_cell((0, 0), 'W', DEFAULT_FG, DEFAULT_BG);
+                front.assert_cell((0, 1), 'g', DEFAULT_FG, DEFAULT_BG);
+                front.assert_cell((1, 0), 'q', PALETTE[1], DEFAULT_BG);
+            }
+        }
+    }
+
+    const RGB565: (ColorMask, ColorMask, ColorMask) =
+        (ColorMask { size: 5, shift: 11 }, ColorMask { size: 6, shift: 5 }, ColorMask { size: 5, shift: 0 });
+
+    #[test]
+    fn degenerate_framebuffers_are_refused_with_their_reason() {
+        let mode = |width, height, pitch, bpp, masks| Mode::new((width, height, pitch), bpp, masks);
+        assert_eq!(mode(0, 0, 0, 32, XRGB), Err(Unusable::TooSmall { width: 0, height: 0 }));
+        assert_eq!(mode(0, 768, 4096, 32, XRGB), Err(Unusable::TooSmall { width: 0, height: 768 }));
+        assert_eq!(mode(1024, 0, 4096, 32, XRGB), Err(Unusable::TooSmall { width: 1024, height: 0 }));
+        assert_eq!(mode(6, 16, 24, 32, XRGB), Err(Unusable::TooSmall { width: 6, height: 16 }));
+        assert_eq!(mode(7, 15, 28, 32, XRGB), Err(Unusable::TooSmall { width: 7, height: 15 }));
+        assert_eq!(mode(1024, 768, 0, 32, XRGB), Err(Unusable::Pitch { pitch: 0, row_bytes: 4096 }));
+        assert_eq!(mode(1024, 768, 3072, 32, XRGB), Err(Unusable::Pitch { pitch: 3072, row_bytes: 4096 }));
+        assert_eq!(mode(1024, 768, 2047, 16, RGB565), Err(Unusable::Pitch { pitch: 2047, row_bytes: 2048 }));
+        assert_eq!(
+            mode(u32::MAX, u32::MAX, u32::MAX, 32, XRGB),
+            Err(Unusable::TooLarge { width: u32::MAX, height: u32::MAX })
+        );
+        for bpp in [0, 1, 8, 15, 18, 30, 31, 33, 64, u16::MAX] {
+            assert_eq!(mode(1024, 768, 8192, bpp, XRGB), Err(Unusable::Format(UnsupportedFormat { bpp })));
+        }
+        assert!(matches!(mode(1024, 768, 4096, 16, XRGB), Err(Unusable::Format(_))));
+        let blue_on_red = (XRGB.0, XRGB.1, XRGB.0);
+        assert!(matches!(mode(1024, 768, 4096, 32, blue_on_red), Err(Unusable::Format(_))));
+        // Every reason reads as a sentence for the log.
+        let reason = mode(1024, 768, 3072, 32, XRGB).unwrap_err().to_string();
+        assert_eq!(reason, "pitch 3072 is shorter than a row of pixels (4096 bytes)");
+    }
+
+    #[test]
+    fn the_smallest_and_oddest_usable_framebuffers_are_drawn_on() {
+        // One cell, a pitch with no padding, odd sizes, 24 bpp's 3-byte
+        // pixels, and the largest side: each draws and scrolls.
+        let cases = [
+            (7, 16, 28, 32, XRGB),
+            (7, 16, 21, 24, XRGB),
+            (7, 16, 14, 16, RGB565),
+            (13, 31, 41, 24, XRGB),
+            (641, 17, 641 * 2 + 1, 16, RGB565),
+            (MAX_SIDE, 16, MAX_SIDE * 4, 32, XRGB),
+        ];
+        for (width, height, pitch, bpp, masks) in cases {
+            let mode = Mode::new((width, height, pitch), bpp, masks).expect("usable");
+            let font = Font::for_screen(mode.width, mode.height);
+            let (cols, rows) = font.grid(mode.width, mode.height);
+            let screen = Box::leak(vec![0u8; mode.bytes()].into_boxed_slice());
+            let mut r = Renderer::new(mode, font, leaked_memory(mode, font), screen);
+            r.clear(DEFAULT_BG);
+            let mut t = Terminal::new(grid(cols, rows));
+            t.write(b"text that wraps and scrolls\n\x1b[7mmore\x1b[0m\n\n");
+            r.update(t.grid_mut());
+        }
     }
 }

@@ -17,6 +17,7 @@
 
 pub mod charset;
 pub mod color;
+pub mod font;
 pub mod framebuffer;
 pub mod grid;
 pub mod logger;
@@ -33,7 +34,8 @@ use crate::mem::{self, early};
 use crate::time;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use framebuffer::{Memory, PixelFormat, Renderer, VideoMemory};
+use font::Font;
+use framebuffer::{Memory, Mode, Renderer, Unusable};
 use grid::{Cell, Grid, Span};
 use spin::Mutex;
 use terminal::Terminal;
@@ -290,12 +292,19 @@ fn install_screen(info: &BootInfo) {
     }
     let mut choice = choose(info.firmware, info.framebuffer.is_some(), wants_vga);
     if choice == Choice::Framebuffer {
-        match info.framebuffer.as_ref().map(framebuffer_screen) {
+        let result = info.framebuffer.as_ref().map(|fb| framebuffer_screen(fb, info.option("font")));
+        choice = instead_of_framebuffer(info.firmware);
+        match result {
             Some(Ok(())) => return,
-            Some(Err(reason)) => log::warn!("framebuffer unusable: {reason}"),
+            Some(Err(reason)) => log::warn!(
+                "framebuffer unusable: {reason}; {}",
+                match choice {
+                    Choice::VgaText { .. } => "using VGA text mode instead",
+                    _ => "the console is on serial only",
+                }
+            ),
             None => {}
         }
-        choice = choose(info.firmware, false, false);
     }
     match choice {
         Choice::VgaText { switch } => {
@@ -303,7 +312,19 @@ fn install_screen(info: &BootInfo) {
                 log::warn!("VGA text unusable: {reason}; console on serial only");
             }
         }
-        _ => log::info!("no screen (no framebuffer, and no VGA text mode on {}); serial only", info.firmware),
+        _ => log::info!(
+            "no screen (no usable framebuffer, and no VGA text mode on {}); serial only",
+            info.firmware
+        ),
+    }
+}
+
+/// The console when the framebuffer cannot be used: VGA text on BIOS,
+/// switched back from the graphics mode Limine set, else none.
+pub fn instead_of_framebuffer(firmware: Firmware) -> Choice {
+    match choose(firmware, false, false) {
+        Choice::VgaText { .. } => Choice::VgaText { switch: true },
+        other => other,
     }
 }
 
@@ -379,39 +400,57 @@ pub fn scrollback_stats() -> Option<ScrollbackStats> {
     })
 }
 
-/// Installs the framebuffer console, or says why it cannot be used. Boot
-/// memory carved for a console that then fails is given back.
-fn framebuffer_screen(fb: &boot::Framebuffer) -> Result<(), &'static str> {
-    let format = PixelFormat::new(fb.bpp, fb.red, fb.green, fb.blue).map_err(|_| {
-        log::warn!("{} bpp framebuffer with masks {:?} {:?} {:?}", fb.bpp, fb.red, fb.green, fb.blue);
-        "unsupported pixel format"
-    })?;
+/// Why the framebuffer console could not be set up.
+enum Refusal {
+    Mode(Unusable),
+    Resources(&'static str),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Refusal::Mode(unusable) => unusable.fmt(f),
+            Refusal::Resources(reason) => f.write_str(reason),
+        }
+    }
+}
+
+/// Installs the framebuffer console in the font `font=` asks for or the
+/// screen's size suggests, or says why it cannot be used. Boot memory
+/// carved for a console that then fails is given back.
+fn framebuffer_screen(fb: &boot::Framebuffer, font_option: Option<&str>) -> Result<(), Refusal> {
+    let mode = Mode::new((fb.width, fb.height, fb.pitch), fb.bpp, (fb.red, fb.green, fb.blue))
+        .map_err(Refusal::Mode)?;
+    let (font, refused) = font::choose(font_option, mode.width, mode.height);
+    if let Some(refused) = refused {
+        log::warn!("{refused}; using the automatic choice, {font}");
+    }
     let mark = early::mark();
-    let screen = match build_framebuffer_screen(fb, format) {
+    let screen = match build_framebuffer_screen(mode, font) {
         Ok(screen) => screen,
         Err(reason) => {
             // SAFETY: what was carved since the mark went with the failed
             // attempt; nothing holds it.
             unsafe { early::release_to(mark) };
-            return Err(reason);
+            return Err(Refusal::Resources(reason));
         }
     };
     install(screen);
-    let (cols, rows) = Renderer::grid_size(fb.width as usize, fb.height as usize);
+    let (cols, rows) = font.grid(mode.width, mode.height);
     log::info!(
-        "framebuffer {}x{}, {} bpp, {cols}x{rows} characters, {} KiB of boot memory",
+        "framebuffer {}x{}, {} bpp, pitch {}: font {font}, {cols}x{rows} characters, {} KiB of boot memory",
         fb.width,
         fb.height,
         fb.bpp,
+        fb.pitch,
         early::used() / 1024
     );
     Ok(())
 }
 
-fn build_framebuffer_screen(fb: &boot::Framebuffer, format: PixelFormat) -> Result<Screen, &'static str> {
-    let (width, height) = (fb.width as usize, fb.height as usize);
-    let (cols, rows) = Renderer::grid_size(width, height);
-    let needs = Renderer::needs(format, width, height);
+fn build_framebuffer_screen(mode: Mode, font: Font) -> Result<Screen, &'static str> {
+    let (cols, rows) = font.grid(mode.width, mode.height);
+    let needs = Renderer::needs(mode, font);
     let memory = (|| {
         Some(Memory {
             back: early::alloc_slice(needs.back, 0u8)?,
@@ -424,12 +463,11 @@ fn build_framebuffer_screen(fb: &boot::Framebuffer, format: PixelFormat) -> Resu
     .ok_or("out of boot memory for the back buffer and glyph cache")?;
     let terminal = Terminal::new(grid(cols, rows)?);
     let video = boot::take_framebuffer_memory().ok_or("the framebuffer is already in use")?;
-    let bytes = mem::map_framebuffer(video).map_err(|error| {
+    let screen = mem::map_framebuffer(video).map_err(|error| {
         log::warn!("mapping the framebuffer: {error:?}");
         "its memory cannot be mapped"
     })?;
-    let mut renderer =
-        Renderer::new(format, (width, height), memory, VideoMemory { bytes, pitch: fb.pitch as usize });
+    let mut renderer = Renderer::new(mode, font, memory, screen);
     renderer.clear(color::DEFAULT_BG);
     Ok(Screen::new(terminal, Output::Framebuffer(renderer)))
 }
@@ -546,6 +584,15 @@ pub fn try_print(args: fmt::Arguments) {
     uart::try_write_fmt(args);
 }
 
+/// The framebuffer console's font, when the screen is a framebuffer (tests
+/// compare its pixels with the font).
+pub fn framebuffer_font() -> Option<Font> {
+    SCREEN.lock().as_ref().and_then(|screen| match &screen.output {
+        Output::Framebuffer(renderer) => Some(renderer.font()),
+        Output::VgaText(_) => None,
+    })
+}
+
 /// Runs `f` on the screen's text grid (tests check what is on screen).
 pub fn with_grid<R>(f: impl FnOnce(&Grid) -> R) -> Option<R> {
     SCREEN.lock().as_ref().map(|screen| f(screen.terminal.grid()))
@@ -632,6 +679,12 @@ mod tests {
     fn bios_without_framebuffer_uses_vga_text_as_is() {
         assert_eq!(choose(Firmware::Bios, false, false), Choice::VgaText { switch: false });
         assert_eq!(choose(Firmware::Bios, false, true), Choice::VgaText { switch: false });
+    }
+
+    #[test]
+    fn an_unusable_framebuffer_gives_way_to_vga_text_or_serial() {
+        assert_eq!(instead_of_framebuffer(Firmware::Bios), Choice::VgaText { switch: true });
+        assert_eq!(instead_of_framebuffer(Firmware::Uefi64), Choice::SerialOnly);
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! `FUZZ_ITERS` sets the number of random strings (default 1,000,000); the
 //! seed is fixed, so a failure repeats.
 
+use super::font::Font;
 use super::framebuffer::tests::leaked_memory;
-use super::framebuffer::{CELL_HEIGHT, CELL_WIDTH, PixelFormat, Renderer, VideoMemory, blend, cell_ink};
+use super::framebuffer::{Mode, PixelFormat, Renderer, blend};
 use super::grid::{Cell, Grid, tests::grid};
 use super::terminal::Terminal;
 use crate::boot::ColorMask;
@@ -58,11 +59,16 @@ struct Screen {
     front_len: usize,
     pitch: usize,
     format: PixelFormat,
+    font: Font,
     expected: Expected,
 }
 
 impl Screen {
     fn new(cols: usize, rows: usize) -> Self {
+        Self::in_font(Font::SMALLEST, cols, rows)
+    }
+
+    fn in_font(font: Font, cols: usize, rows: usize) -> Self {
         let format = PixelFormat::new(
             32,
             ColorMask { size: 8, shift: 16 },
@@ -70,12 +76,12 @@ impl Screen {
             ColorMask { size: 8, shift: 0 },
         )
         .unwrap();
-        let (width, height) = (cols * CELL_WIDTH, rows * CELL_HEIGHT);
+        let (width, height) = (cols * font.width(), rows * font.height());
         let pitch = width * 4 + 32;
-        let front = Box::leak(vec![0u8; pitch * height].into_boxed_slice());
+        let mode = Mode { width, height, pitch, format };
+        let front = Box::leak(vec![0u8; mode.bytes()].into_boxed_slice());
         let (view, front_len) = (front.as_ptr(), front.len());
-        let memory = leaked_memory(format, width, height);
-        let renderer = Renderer::new(format, (width, height), memory, VideoMemory { bytes: front, pitch });
+        let renderer = Renderer::new(mode, font, leaked_memory(mode, font), front);
         Self {
             renderer,
             terminal: Terminal::new(grid(cols, rows)),
@@ -83,6 +89,7 @@ impl Screen {
             front_len,
             pitch,
             format,
+            font,
             expected: Expected::default(),
         }
     }
@@ -101,17 +108,17 @@ impl Screen {
         // does not write it while this reads (between updates).
         let front = unsafe { std::slice::from_raw_parts(self.front, self.front_len) };
         let grid: &Grid = self.terminal.grid();
-        let (cursor, format) = (grid.cursor(), self.format);
+        let (cursor, format, font) = (grid.cursor(), self.format, self.font);
         for row in 0..grid.rows() {
             for col in 0..grid.cols() {
                 let mut cell = grid.cell(row, col);
                 if (row, col) == cursor {
                     (cell.fg, cell.bg) = (cell.bg, cell.fg);
                 }
-                let expected = self.expected.entry(cell).or_insert_with(|| reference(cell, format));
-                let line = CELL_WIDTH * 4;
-                for y in 0..CELL_HEIGHT {
-                    let at = (row * CELL_HEIGHT + y) * self.pitch + col * line;
+                let expected = self.expected.entry(cell).or_insert_with(|| reference(font, cell, format));
+                let line = font.width() * 4;
+                for y in 0..font.height() {
+                    let at = (row * font.height() + y) * self.pitch + col * line;
                     if front[at..at + line] != expected[y * line..(y + 1) * line] {
                         panic!(
                             "cell ({row},{col}) should show {cell:?}, pixel row {y} differs; {}",
@@ -125,9 +132,12 @@ impl Screen {
 }
 
 /// The cell's pixels, straight from its ink.
-fn reference(cell: Cell, format: PixelFormat) -> Vec<u8> {
-    let ink = cell_ink(cell.ch, cell.bold);
-    ink.iter().flat_map(|&alpha| format.encode(blend(cell.fg, cell.bg, alpha)).to_le_bytes()).collect()
+fn reference(font: Font, cell: Cell, format: PixelFormat) -> Vec<u8> {
+    let ink = font.ink(cell.ch, cell.bold);
+    ink.pixels()
+        .iter()
+        .flat_map(|&alpha| format.encode(blend(cell.fg, cell.bg, alpha)).to_le_bytes())
+        .collect()
 }
 
 fn random_color(random: &mut Rng) -> String {
@@ -150,11 +160,17 @@ fn random_color(random: &mut Rng) -> String {
 #[test]
 fn random_coloured_screens_match_the_reference() {
     let mut random = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut screen = Screen::new(64, 16);
-    for round in 0..3_000 {
+    for font in Font::ALL {
+        random_coloured_screens(&mut random, font);
+    }
+}
+
+fn random_coloured_screens(random: &mut Rng, font: Font) {
+    let mut screen = Screen::in_font(font, 64, 16);
+    for round in 0..1_000 {
         let mut text = String::new();
         for _ in 0..64 {
-            text.push_str(&format!("\x1b[{}m", random_color(&mut random)));
+            text.push_str(&format!("\x1b[{}m", random_color(random)));
             if random.below(8) == 0 {
                 text.push_str("\x1b[1m");
             }
@@ -165,7 +181,7 @@ fn random_coloured_screens_match_the_reference() {
             text.push('\n');
         }
         screen.write(text.as_bytes());
-        screen.assert_matches_grid(&|| format!("round {round}"));
+        screen.assert_matches_grid(&|| format!("{font}, round {round}"));
     }
 }
 

@@ -10,7 +10,7 @@
 
 use super::charset;
 use super::color::{self, PALETTE};
-use super::framebuffer::glyph;
+use super::font::Font;
 use super::grid::{Cell, Grid};
 use crate::drivers::vga::{self, TextBuffer};
 
@@ -70,7 +70,7 @@ pub fn font() -> [[u8; 16]; 256] {
                 continue;
             }
         };
-        let glyph = glyph(ch, false);
+        let glyph = Font::SMALLEST.glyph(ch, false);
         for (row, pixels) in bitmap.iter_mut().zip(glyph.pixels().chunks_exact(glyph.width())) {
             *row = pack(pixels);
         }

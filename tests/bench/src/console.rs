@@ -1,67 +1,23 @@
 //! The framebuffer console rendering into an in-memory 1280x800x32
 //! framebuffer, each figure also as a ratio to copying the whole framebuffer
-//! with `copy_from_slice` (memcpy), measured in the same run.
+//! with `copy_from_slice` (memcpy), measured in the same run; and a full
+//! screen of text on a 3840x2160 one, in the larger font the kernel picks
+//! there.
 
 use kernel::boot::ColorMask;
 use kernel::console::Coalescer;
-use kernel::console::framebuffer::{Memory, PixelFormat, Renderer, VideoMemory};
+use kernel::console::font::Font;
+use kernel::console::framebuffer::{Memory, Mode, PixelFormat, Renderer};
 use kernel::console::grid::{Cell, Grid, Span};
 use kernel::console::terminal::Terminal;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-const WIDTH: usize = 1280;
-const HEIGHT: usize = 800;
-
 pub fn run() {
-    let format = PixelFormat::new(
-        32,
-        ColorMask { size: 8, shift: 16 },
-        ColorMask { size: 8, shift: 8 },
-        ColorMask { size: 8, shift: 0 },
-    )
-    .expect("XRGB8888");
-    let pitch = WIDTH * 4;
-    let (cols, rows) = Renderer::grid_size(WIDTH, HEIGHT);
-    let leak = |n: usize| -> &'static mut [u8] { Box::leak(vec![0u8; n].into_boxed_slice()) };
-    let cells = |n: usize| -> &'static mut [Cell] { Box::leak(vec![Cell::BLANK; n].into_boxed_slice()) };
-    let spans = |n: usize| -> &'static mut [Span] { Box::leak(vec![Span::EMPTY; n].into_boxed_slice()) };
-
-    let source = leak(pitch * HEIGHT);
-    source.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
-    let target = leak(pitch * HEIGHT);
-    let memcpy = per_run(|| {
-        target.copy_from_slice(black_box(&source[..]));
-        black_box(&target[..]);
-    });
-
-    let needs = Renderer::needs(format, WIDTH, HEIGHT);
-    let memory = Memory {
-        back: leak(needs.back),
-        shown: cells(needs.cells),
-        dirty: spans(needs.rows),
-        cached: cells(needs.cache_slots),
-        glyphs: leak(needs.glyphs),
-    };
-    let screen = VideoMemory { bytes: leak(pitch * HEIGHT), pitch };
-    let mut renderer = Renderer::new(format, (WIDTH, HEIGHT), memory, screen);
-    let mut terminal = Terminal::new(Grid::new(cols, rows, cells(cols * rows), spans(rows)));
+    let (mut renderer, mut terminal, memcpy) = console(1280, 800);
+    let (cols, rows) = (terminal.grid().cols(), terminal.grid().rows());
     let glyphs = cols * rows;
-
-    println!("console benchmark: {WIDTH}x{HEIGHT}x32, {cols}x{rows} characters ({glyphs} per screen)");
-    println!("  memcpy of the framebuffer ({} KiB)       {:>9.3} ms", pitch * HEIGHT / 1024, ms(memcpy));
-
-    // Pages are prepared beforehand so that only the console is timed; each
-    // differs from the last in every cell.
-    let plain_pages: Vec<Vec<u8>> = (0..4)
-        .map(|page| {
-            let mut text = b"\x1b[H".to_vec();
-            for row in 0..rows {
-                text.extend((0..cols).map(|c| b'!' + ((c + row + page * 23) % 90) as u8));
-            }
-            text
-        })
-        .collect();
+    let pages = plain_pages(cols, rows);
     let colored_pages: Vec<Vec<u8>> = (0..4)
         .map(|page| {
             let mut text = b"\x1b[H".to_vec();
@@ -80,7 +36,7 @@ pub fn run() {
     let mut page = 0;
     let plain = per_run(|| {
         page += 1;
-        terminal.write(&plain_pages[page % plain_pages.len()]);
+        terminal.write(&pages[page % pages.len()]);
         renderer.update(terminal.grid_mut());
     });
     report("full screen of new plain text", plain, memcpy, glyphs, Some(4.0));
@@ -137,6 +93,75 @@ pub fn run() {
         }
     });
     report_lines("log lines, coalesced per tick", coalesced, memcpy, rows, Some(60.0));
+
+    let (mut renderer, mut terminal, memcpy) = console(3840, 2160);
+    let (cols, rows) = (terminal.grid().cols(), terminal.grid().rows());
+    let pages = plain_pages(cols, rows);
+    let plain = per_run(|| {
+        page += 1;
+        terminal.write(&pages[page % pages.len()]);
+        renderer.update(terminal.grid_mut());
+    });
+    report("full screen of new plain text", plain, memcpy, cols * rows, None);
+}
+
+/// A console on a `width` x `height` x 32 framebuffer in RAM, in the font
+/// the kernel picks for it, and the time of a memcpy of that framebuffer;
+/// prints what it measures.
+fn console(width: usize, height: usize) -> (Renderer<'static>, Terminal<'static>, Duration) {
+    let format = PixelFormat::new(
+        32,
+        ColorMask { size: 8, shift: 16 },
+        ColorMask { size: 8, shift: 8 },
+        ColorMask { size: 8, shift: 0 },
+    )
+    .expect("XRGB8888");
+    let mode = Mode { width, height, pitch: width * 4, format };
+    let font = Font::for_screen(width, height);
+    let (cols, rows) = font.grid(width, height);
+    let leak = |n: usize| -> &'static mut [u8] { Box::leak(vec![0u8; n].into_boxed_slice()) };
+    let cells = |n: usize| -> &'static mut [Cell] { Box::leak(vec![Cell::BLANK; n].into_boxed_slice()) };
+    let spans = |n: usize| -> &'static mut [Span] { Box::leak(vec![Span::EMPTY; n].into_boxed_slice()) };
+
+    let source = leak(mode.bytes());
+    source.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+    let target = leak(mode.bytes());
+    let memcpy = per_run(|| {
+        target.copy_from_slice(black_box(&source[..]));
+        black_box(&target[..]);
+    });
+
+    let needs = Renderer::needs(mode, font);
+    let memory = Memory {
+        back: leak(needs.back),
+        shown: cells(needs.cells),
+        dirty: spans(needs.rows),
+        cached: cells(needs.cache_slots),
+        glyphs: leak(needs.glyphs),
+    };
+    let renderer = Renderer::new(mode, font, memory, leak(mode.bytes()));
+    let terminal = Terminal::new(Grid::new(cols, rows, cells(cols * rows), spans(rows)));
+    println!(
+        "console benchmark: {width}x{height}x32, font {font}, {cols}x{rows} characters ({} per screen)",
+        cols * rows
+    );
+    println!("  memcpy of the framebuffer ({} KiB)       {:>9.3} ms", mode.bytes() / 1024, ms(memcpy));
+    (renderer, terminal, memcpy)
+}
+
+/// Four screenfuls of text that fill the screen from the top left, each
+/// differing from the last in every cell; prepared beforehand so that only
+/// the console is timed.
+fn plain_pages(cols: usize, rows: usize) -> Vec<Vec<u8>> {
+    (0..4)
+        .map(|page| {
+            let mut text = b"\x1b[H".to_vec();
+            for row in 0..rows {
+                text.extend((0..cols).map(|c| b'!' + ((c + row + page * 23) % 90) as u8));
+            }
+            text
+        })
+        .collect()
 }
 
 /// A screenful of `lines` lines: glyphs per second and the ratio to memcpy,

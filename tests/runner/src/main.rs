@@ -141,6 +141,10 @@ fn main() -> ExitCode {
         }
     }
     boots.extend(scripted_boots(&options.iso));
+    match screen_boots(&options.kernel) {
+        Ok(screens) => boots.extend(screens),
+        Err(log) => tally.fail("image  screens", &log),
+    }
     // Modern and old PCs: interrupt paths, clocks, timers, power.
     match qemu::platform::boots(&options.kernel) {
         Ok(machines) => boots.extend(machines),
@@ -261,6 +265,65 @@ fn scripted_boots(iso: &Path) -> Vec<Boot> {
             ],
         ),
     ]
+}
+
+/// The real kernel on the smallest and the largest screens it is made for,
+/// each mode set through Limine's `resolution:` option: the log must name
+/// the mode, the font and the grid, and the screen, read back, must show
+/// the shell's text in that font. The small screen asks for a font size
+/// (`font=20`); the 4K one asks for nonsense and must get the automatic
+/// choice (32 px) with a log line saying so.
+fn screen_boots(kernel: &Path) -> Result<Vec<Boot>, String> {
+    let conf = fs::read_to_string("limine.conf").map_err(|error| format!("limine.conf: {error}"))?;
+    let small = qemu::platform::conf_with_options(
+        "screen_640x480",
+        &conf,
+        &[("resolution", "640x480"), ("cmdline", "font=20")],
+    )?;
+    let large = qemu::platform::conf_with_options(
+        "screen_3840x2160",
+        &conf,
+        &[("resolution", "3840x2160"), ("cmdline", "font=huge")],
+    )?;
+    Ok(vec![
+        Boot::new(
+            "screen_640x480_font_20",
+            &build::iso_for("screen_640x480", kernel, &small)?,
+            Firmware::Bios,
+            Expect::Script(vec![
+                Step::Serial(
+                    "framebuffer 640x480, 32 bpp, pitch 2560: font 20 px (9x20 cells), 71x24 characters",
+                ),
+                Step::Serial(SHELL_READY),
+                Step::Type(Via::Serial, "echo small screen"),
+                Step::Serial("\nsmall screen\n"),
+                Step::ScreenInFont(20, "small screen"),
+            ]),
+        ),
+        Boot {
+            qemu_args: ["-vga", "none", "-device", "VGA,xres=3840,yres=2160,vgamem_mb=64"]
+                .map(String::from)
+                .to_vec(),
+            ..Boot::new(
+                "screen_3840x2160",
+                &build::iso_for("screen_3840x2160", kernel, &large)?,
+                Firmware::Bios,
+                Expect::Script(vec![
+                    Step::Serial(
+                        "font=huge is not a size of the font (16, 20, 24 or 32 pixels); \
+                         using the automatic choice, 32 px (14x32 cells)",
+                    ),
+                    Step::Serial(
+                        "framebuffer 3840x2160, 32 bpp, pitch 15360: font 32 px (14x32 cells), 274x67 characters",
+                    ),
+                    Step::Serial(SHELL_READY),
+                    Step::Type(Via::Serial, "echo large screen"),
+                    Step::Serial("\nlarge screen\n"),
+                    Step::Screen("large screen"),
+                ]),
+            )
+        },
+    ])
 }
 
 /// The real kernel, up to its shell, on every combination of firmware,

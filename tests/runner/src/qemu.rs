@@ -5,7 +5,8 @@ pub mod platform;
 
 use crate::seconds_since;
 use kernel::console::color::{DEFAULT_BG, DEFAULT_FG};
-use kernel::console::framebuffer::{CELL_HEIGHT, CELL_WIDTH, blend, glyph};
+use kernel::console::font::Font;
+use kernel::console::framebuffer::blend;
 use serde_json::{Value, json};
 use std::{
     fs,
@@ -142,11 +143,14 @@ pub enum Step {
     /// Press these keys together on the PS/2 keyboard (QEMU's key names).
     Keys(&'static [&'static str]),
     /// Wait until a text row of the screen starts with this text, drawn in
-    /// the default colours (what keys do shows on the screen alone).
+    /// the default colours (what keys do shows on the screen alone), in the
+    /// font the kernel chooses for the screen's size by itself.
     Screen(&'static str),
     /// Wait until this text is anywhere on the screen, in the default
     /// colours (a log line's message, after its coloured level).
     ScreenText(&'static str),
+    /// The same as `Screen`, in the font of this size (set with `font=`).
+    ScreenInFont(usize, &'static str),
     /// Save the screen as a PNG file here.
     Screendump(PathBuf),
     /// Wait for QEMU to exit by itself: with `-no-reboot`, a reset ends it.
@@ -317,8 +321,8 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
             // The kernel draws a line on screen before it sends it to serial,
             // so once serial has it the screen can be read.
             if typed && find_in_order(&text, &[SHELL_READY, line.as_str()]).is_some() {
-                let checked =
-                    check_screen_line(&qmp_socket, output).map(|shown| format!("on serial, and {shown}"));
+                let checked = check_screen_line(&qmp_socket, output, None)
+                    .map(|shown| format!("on serial, and {shown}"));
                 stop(&mut child);
                 break checked;
             }
@@ -454,7 +458,7 @@ impl Script {
                     )?;
                     self.summary = format!("screen saved as {}", file.display());
                 }
-                Step::Screen(text) => match check_screen_line(socket, text) {
+                Step::Screen(text) => match check_screen_line(socket, text, None) {
                     Ok(summary) => self.summary = summary,
                     Err(_) => return Ok(false),
                 },
@@ -470,6 +474,14 @@ impl Script {
                             self.last_look = None;
                         }
                         None => return Ok(false),
+                    }
+                }
+                Step::ScreenInFont(size, text) => {
+                    let font = Font::ALL.into_iter().find(|font| font.height() == *size);
+                    let font = font.ok_or_else(|| format!("no {size} px font"))?;
+                    match check_screen_line(socket, text, Some(font)) {
+                        Ok(summary) => self.summary = summary,
+                        Err(_) => return Ok(false),
                     }
                 }
                 Step::Exit => match child.try_wait() {
@@ -605,18 +617,25 @@ fn qcodes(ch: char) -> Option<Vec<String>> {
 }
 
 /// Reads the screen through QMP and looks for a text row that starts with
-/// `line`, drawn exactly as the font and the console's default colours
-/// would draw it.
-fn check_screen_line(socket: &Path, line: &str) -> Result<String, String> {
+/// `line`, drawn exactly as the font (`font`, or the size the kernel picks
+/// for the screen by itself) and the console's default colours would draw
+/// it.
+fn check_screen_line(socket: &Path, line: &str, font: Option<Font>) -> Result<String, String> {
     let png = std::env::temp_dir().join(format!("ember-screen-{}-{}.png", std::process::id(), unique()));
     let result = (|| {
         let mut monitor = Qmp::connect(socket)?;
         monitor.execute(json!({"execute": "screendump", "arguments": {"filename": png, "format": "png"}}))?;
         let screen =
             Screen::decode(&fs::read(&png).map_err(|error| format!("reading the screendump: {error}"))?)?;
-        let rows = screen.height / CELL_HEIGHT;
-        match (0..rows).find(|&row| screen.shows(row, line)) {
-            Some(row) => Ok(format!("\"{line}\" on screen (text row {row})")),
+        let font = font.unwrap_or_else(|| Font::for_screen(screen.width, screen.height));
+        let rows = screen.height / font.height();
+        match (0..rows).find(|&row| screen.shows(font, row, line)) {
+            Some(row) => Ok(format!(
+                "\"{line}\" on the {}x{} screen (text row {row}, {} px font)",
+                screen.width,
+                screen.height,
+                font.height()
+            )),
             None => Err(format!(
                 "\"{line}\" is on serial but not drawn on the {}x{} screen",
                 screen.width, screen.height
@@ -636,11 +655,12 @@ fn find_on_screen(socket: &Path, text: &str) -> Result<Option<(usize, usize)>, S
         monitor.execute(json!({"execute": "screendump", "arguments": {"filename": png, "format": "png"}}))?;
         let screen =
             Screen::decode(&fs::read(&png).map_err(|error| format!("reading the screendump: {error}"))?)?;
-        let (rows, cols) = (screen.height / CELL_HEIGHT, screen.width / CELL_WIDTH);
+        let font = Font::for_screen(screen.width, screen.height);
+        let (rows, cols) = (screen.height / font.height(), screen.width / font.width());
         let width = text.chars().count();
         Ok((0..rows).find_map(|row| {
             (0..=cols.saturating_sub(width))
-                .find(|&col| screen.shows_at(row, col, text))
+                .find(|&col| screen.shows_at(font, row, col, text))
                 .map(|col| (row, col))
         }))
     })();
@@ -668,19 +688,20 @@ impl Screen {
         Ok(Self { width: frame.width as usize, height: frame.height as usize, rgb })
     }
 
-    /// Whether text row `row` starts with `text` in the default colours.
-    fn shows(&self, row: usize, text: &str) -> bool {
-        self.shows_at(row, 0, text)
+    /// Whether text row `row` starts with `text` in `font` and the default
+    /// colours.
+    fn shows(&self, font: Font, row: usize, text: &str) -> bool {
+        self.shows_at(font, row, 0, text)
     }
 
     /// Whether `text` is drawn from text row `row`, column `start` on, in
-    /// the default colours.
-    fn shows_at(&self, row: usize, start: usize, text: &str) -> bool {
+    /// `font` and the default colours.
+    fn shows_at(&self, font: Font, row: usize, start: usize, text: &str) -> bool {
         (start..).zip(text.chars()).all(|(col, ch)| {
-            let glyph = glyph(ch, false);
-            (0..CELL_HEIGHT).all(|y| {
-                (0..CELL_WIDTH).all(|x| {
-                    let (px, py) = (col * CELL_WIDTH + x, row * CELL_HEIGHT + y);
+            let glyph = font.glyph(ch, false);
+            (0..font.height()).all(|y| {
+                (0..font.width()).all(|x| {
+                    let (px, py) = (col * font.width() + x, row * font.height() + y);
                     let expected = blend(DEFAULT_FG, DEFAULT_BG, glyph.pixels()[y * glyph.width() + x]);
                     let at = (py * self.width + px) * 3;
                     px < self.width
@@ -852,23 +873,24 @@ mod tests {
 
     #[test]
     fn text_is_found_where_it_is_drawn_and_only_there() {
-        let (width, height) = (10 * CELL_WIDTH, 2 * CELL_HEIGHT);
+        let font = Font::ALL[0];
+        let (width, height) = (10 * font.width(), 2 * font.height());
         let mut rgb = [DEFAULT_BG.r, DEFAULT_BG.g, DEFAULT_BG.b].repeat(width * height);
         for (col, ch) in (3..).zip("hi".chars()) {
-            let glyph = glyph(ch, false);
-            for y in 0..CELL_HEIGHT {
-                for x in 0..CELL_WIDTH {
+            let glyph = font.glyph(ch, false);
+            for y in 0..font.height() {
+                for x in 0..font.width() {
                     let colour = blend(DEFAULT_FG, DEFAULT_BG, glyph.pixels()[y * glyph.width() + x]);
-                    let at = ((CELL_HEIGHT + y) * width + col * CELL_WIDTH + x) * 3;
+                    let at = ((font.height() + y) * width + col * font.width() + x) * 3;
                     rgb[at..at + 3].copy_from_slice(&[colour.r, colour.g, colour.b]);
                 }
             }
         }
         let screen = Screen { width, height, rgb };
-        assert!(screen.shows_at(1, 3, "hi"));
-        assert!(!screen.shows_at(1, 2, "hi"));
-        assert!(!screen.shows_at(0, 3, "hi"));
-        assert!(!screen.shows_at(1, 9, "hi"), "text running off the screen is not there");
+        assert!(screen.shows_at(font, 1, 3, "hi"));
+        assert!(!screen.shows_at(font, 1, 2, "hi"));
+        assert!(!screen.shows_at(font, 0, 3, "hi"));
+        assert!(!screen.shows_at(font, 1, 9, "hi"), "text running off the screen is not there");
     }
 
     #[test]

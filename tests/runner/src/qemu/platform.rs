@@ -160,11 +160,18 @@ pub fn boots(kernel: &Path) -> Result<Vec<Boot>, String> {
 
 /// `limine.conf` whose first entry passes `cmdline`.
 pub fn conf_with_cmdline(name: &str, conf: &str, cmdline: &str) -> Result<PathBuf, String> {
+    conf_with_options(name, conf, &[("cmdline", cmdline)])
+}
+
+/// `limine.conf` whose first entry has these options (`key: value` lines),
+/// such as `cmdline` or `resolution`.
+pub fn conf_with_options(name: &str, conf: &str, options: &[(&str, &str)]) -> Result<PathBuf, String> {
     let path = PathBuf::from(build::TEST_ISO_DIR).join(format!("limine-{name}.conf"));
     let first_entry_end =
         conf.find("kernel_path:").and_then(|at| conf[at..].find('\n').map(|end| at + end + 1));
     let Some(at) = first_entry_end else { return Err("limine.conf has no kernel_path".into()) };
-    let text = format!("{}    cmdline: {cmdline}\n{}", &conf[..at], &conf[at..]);
+    let lines: String = options.iter().map(|(key, value)| format!("    {key}: {value}\n")).collect();
+    let text = format!("{}{lines}{}", &conf[..at], &conf[at..]);
     fs::create_dir_all(build::TEST_ISO_DIR).map_err(|error| format!("{}: {error}", build::TEST_ISO_DIR))?;
     fs::write(&path, text).map_err(|error| format!("{}: {error}", path.display()))?;
     Ok(path)

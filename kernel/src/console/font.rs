@@ -1,0 +1,226 @@
+//! The framebuffer console's font: anti-aliased Noto Sans Mono in the four
+//! raster heights `noto-sans-mono-bitmap` has (16, 20, 24 and 32 pixels),
+//! and which of them a screen gets.
+//!
+//! A fixed size reads badly somewhere: the 16-pixel font gives a 640x480
+//! screen 91 columns but a 3840x2160 one 548 tiny ones. So the size follows
+//! the screen: the smallest that keeps the grid within [`MAX_COLUMNS`]
+//! (small fonts show more text while the cells stay readable), or the
+//! largest on screens wider than that. `font=<size>` on the command line
+//! overrides the choice.
+
+use super::charset;
+use core::fmt;
+use noto_sans_mono_bitmap::{FontWeight, RasterHeight, RasterizedChar, get_raster, get_raster_width};
+
+/// The most columns a screen gets from the automatic choice, if the font's
+/// largest size allows it: a wider grid means cells too small to read.
+pub const MAX_COLUMNS: usize = 240;
+
+/// Pixels in the largest cell (the 32-pixel font's 14x32).
+pub const MAX_CELL_PIXELS: usize =
+    Font::ALL[Font::ALL.len() - 1].width() * Font::ALL[Font::ALL.len() - 1].height();
+
+/// One raster height of the font.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Font(RasterHeight);
+
+/// A `font=` value that names no size of the font.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownSize<'a>(pub &'a str);
+
+impl fmt::Display for UnknownSize<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "font={} is not a size of the font (16, 20, 24 or 32 pixels)", self.0)
+    }
+}
+
+/// Why a `font=` value was not followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused<'a> {
+    Unknown(UnknownSize<'a>),
+    /// Not one cell of this size fits on the screen.
+    TooLarge {
+        font: Font,
+        width: usize,
+        height: usize,
+    },
+}
+
+impl fmt::Display for Refused<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Refused::Unknown(unknown) => unknown.fmt(f),
+            Refused::TooLarge { font, width, height } => {
+                write!(f, "font={} does not fit on a {width}x{height} screen", font.height())
+            }
+        }
+    }
+}
+
+/// The font for a `width` x `height` screen: the one `option` (the
+/// `font=` value) names, or the automatic choice, with the reason when the
+/// option was refused.
+pub fn choose(option: Option<&str>, width: usize, height: usize) -> (Font, Option<Refused<'_>>) {
+    let automatic = Font::for_screen(width, height);
+    match option.map(Font::parse) {
+        None => (automatic, None),
+        Some(Ok(font)) if font.fits(width, height) => (font, None),
+        Some(Ok(font)) => (automatic, Some(Refused::TooLarge { font, width, height })),
+        Some(Err(unknown)) => (automatic, Some(Refused::Unknown(unknown))),
+    }
+}
+
+impl Font {
+    /// Every size, smallest first.
+    pub const ALL: [Font; 4] = [
+        Font(RasterHeight::Size16),
+        Font(RasterHeight::Size20),
+        Font(RasterHeight::Size24),
+        Font(RasterHeight::Size32),
+    ];
+    /// The 16-pixel font, whose glyphs the VGA text console's font is made of.
+    pub const SMALLEST: Font = Font::ALL[0];
+
+    /// The size a `font=` value names, in pixels of height.
+    pub fn parse(value: &str) -> Result<Font, UnknownSize<'_>> {
+        value
+            .trim_end_matches("px")
+            .parse::<usize>()
+            .ok()
+            .and_then(|size| Self::ALL.into_iter().find(|font| font.height() == size))
+            .ok_or(UnknownSize(value))
+    }
+
+    /// The size for a `width` x `height` screen (see the module's notes),
+    /// among those of which a cell fits; the smallest when none does.
+    pub fn for_screen(width: usize, height: usize) -> Font {
+        let mut fitting = Self::ALL.into_iter().filter(|font| font.fits(width, height));
+        fitting
+            .clone()
+            .find(|font| width / font.width() <= MAX_COLUMNS)
+            .or(fitting.next_back())
+            .unwrap_or(Self::SMALLEST)
+    }
+
+    /// Cell height in pixels: the font's size.
+    pub const fn height(self) -> usize {
+        self.0.val()
+    }
+
+    /// Cell width in pixels (the same in both weights).
+    pub const fn width(self) -> usize {
+        get_raster_width(FontWeight::Regular, self.0)
+    }
+
+    /// Columns and rows of text on a `width` x `height` screen.
+    pub fn grid(self, width: usize, height: usize) -> (usize, usize) {
+        (width / self.width(), height / self.height())
+    }
+
+    /// Whether at least one cell fits on a `width` x `height` screen.
+    pub fn fits(self, width: usize, height: usize) -> bool {
+        width >= self.width() && height >= self.height()
+    }
+
+    /// The glyph for `ch`, or the replacement character's when the font
+    /// lacks it.
+    pub fn glyph(self, ch: char, bold: bool) -> RasterizedChar {
+        let weight = if bold { FontWeight::Bold } else { FontWeight::Regular };
+        get_raster(ch, weight, self.0)
+            .or_else(|| get_raster('\u{fffd}', weight, self.0))
+            .expect("the font has U+FFFD")
+    }
+
+    /// The ink of a cell showing `ch`, one intensity per pixel, row by row:
+    /// the font's glyph or, for the line-drawing characters the font lacks,
+    /// drawn lines.
+    pub fn ink(self, ch: char, bold: bool) -> Ink {
+        let mut ink = Ink { alpha: [0; MAX_CELL_PIXELS], len: self.width() * self.height() };
+        if !charset::draw(ch, self.width(), &mut ink.alpha[..ink.len]) {
+            ink.alpha[..ink.len].copy_from_slice(self.glyph(ch, bold).pixels());
+        }
+        ink
+    }
+}
+
+impl fmt::Display for Font {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{} px ({}x{} cells)", self.height(), self.width(), self.height())
+    }
+}
+
+/// A cell's intensities, as [`Font::ink`] draws them.
+pub struct Ink {
+    alpha: [u8; MAX_CELL_PIXELS],
+    len: usize,
+}
+
+impl Ink {
+    pub fn pixels(&self) -> &[u8] {
+        &self.alpha[..self.len]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_and_nonsense_is_refused() {
+        assert_eq!(Font::parse("20"), Ok(Font::ALL[1]));
+        assert_eq!(Font::parse("32px"), Ok(Font::ALL[3]));
+        for bad in ["", "17", "0", "-16", "big", "99999999999999999999999", "16.0"] {
+            assert_eq!(Font::parse(bad), Err(UnknownSize(bad)), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_screen_gets_a_readable_grid() {
+        let grid = |width, height| {
+            let font = Font::for_screen(width, height);
+            (font.height(), font.grid(width, height))
+        };
+        assert_eq!(grid(640, 480), (16, (91, 30)));
+        assert_eq!(grid(1024, 768), (16, (146, 48)));
+        assert_eq!(grid(1280, 800), (16, (182, 50)));
+        assert_eq!(grid(1920, 1080), (20, (213, 54)));
+        assert_eq!(grid(2560, 1440), (24, (232, 60)));
+        // Wider than the largest size keeps within the limit: its largest.
+        assert_eq!(grid(3840, 2160), (32, (274, 67)));
+        // A short screen gets the largest size that fits in its height.
+        assert_eq!(grid(3840, 30), (24, (349, 1)));
+        // Tiny screens get the smallest, which may not even fit.
+        assert_eq!(grid(0, 0), (16, (0, 0)));
+    }
+
+    #[test]
+    fn the_option_wins_unless_it_is_nonsense_or_too_large() {
+        let [f16, f20, _, f32] = Font::ALL;
+        assert_eq!(choose(None, 640, 480), (f16, None));
+        assert_eq!(choose(Some("20"), 640, 480), (f20, None));
+        assert_eq!(choose(Some("32"), 3840, 2160), (f32, None));
+        assert_eq!(choose(Some("16"), 3840, 2160), (f16, None));
+        assert_eq!(choose(Some("huge"), 3840, 2160), (f32, Some(Refused::Unknown(UnknownSize("huge")))));
+        let (font, refused) = choose(Some("32"), 20, 20);
+        assert_eq!((font, &refused), (f16, &Some(Refused::TooLarge { font: f32, width: 20, height: 20 })));
+        assert_eq!(refused.unwrap().to_string(), "font=32 does not fit on a 20x20 screen");
+        assert_eq!(
+            choose(Some("40"), 640, 480).1.unwrap().to_string(),
+            "font=40 is not a size of the font (16, 20, 24 or 32 pixels)"
+        );
+    }
+
+    #[test]
+    fn both_weights_share_the_cell_and_the_ink_fills_it() {
+        for font in Font::ALL {
+            for bold in [false, true] {
+                let glyph = font.glyph('W', bold);
+                assert_eq!((glyph.width(), glyph.height()), (font.width(), font.height()));
+                assert_eq!(font.ink('W', bold).pixels(), glyph.pixels());
+                assert_eq!(font.ink('─', bold).pixels().len(), font.width() * font.height());
+            }
+            assert_eq!(font.glyph('\u{4e2d}', false).pixels(), font.glyph('\u{fffd}', false).pixels());
+        }
+    }
+}
