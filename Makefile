@@ -92,7 +92,7 @@ help:
 	@echo "  make test         host unit tests + every test kernel on BIOS and UEFI"
 	@echo "  make test-matrix  boot the kernel from each medium on BIOS/UEFI, pc/q35, 64M/4G: a table"
 	@echo "  make screenshot   boot, run help, colors and mem, save docs/screenshot.png"
-	@echo "  make bench        console and allocator benchmarks on the host, with ratios"
+	@echo "  make bench        console and allocator benchmarks on the host, boot time in QEMU, with ratios"
 	@echo "  make lint         rustfmt check and clippy (kernel target and host)"
 	@echo "  make clean        remove build output (the Limine cache stays)"
 	@echo "Settings: HEADLESS=1  ACCEL=kvm|tcg  MEMORY=512M  QEMU_ARGS=...  LIMINE_DIR=...  OVMF_CODE=/OVMF_VARS="
@@ -306,8 +306,11 @@ test-matrix: iso
 screenshot: iso
 	@mkdir -p docs; $(find_ovmf); $(TEST_RUNNER) --screenshot $(CURDIR)/docs/screenshot.png
 
-bench: setup
+# The console and allocator benchmarks on the host, then the boot benchmark
+# in QEMU (BIOS and UEFI: about a minute).
+bench: iso
 	cargo run --release -q -p bench
+	@$(find_ovmf); $(TEST_RUNNER) --bench-boot
 
 lint: setup
 	cargo fmt --all --check
