@@ -121,6 +121,9 @@ pub fn init(info: &BootInfo, acpi: Option<&Acpi>, local_apic: bool) {
             None
         }
     };
+    if let Some(rates) = rates {
+        time::set_tsc_hz(rates.tsc_hz);
+    }
     let sources = Sources { features: cpu::features(), hpet_hz, pm_timer, rates };
     let clock = choose_clock(info.option("clock"), &sources);
     match clock {
