@@ -443,8 +443,15 @@ impl<'a> Renderer<'a> {
     pub fn clear(&mut self, color: Rgb) {
         let value = self.format.encode(color).to_le_bytes();
         let bpp = self.format.bytes_per_pixel;
-        for pixel in self.memory.back.chunks_exact_mut(bpp) {
+        // One row pixel by pixel, the others copied from it: a store per
+        // pixel of the whole screen takes tens of milliseconds of the boot
+        // under emulation.
+        let (first, rest) = self.memory.back.split_at_mut(self.stride.min(self.memory.back.len()));
+        for pixel in first.chunks_exact_mut(bpp) {
             pixel.copy_from_slice(&value[..bpp]);
+        }
+        for row in rest.chunks_mut(first.len()) {
+            row.copy_from_slice(&first[..row.len()]);
         }
         self.top = 0;
         self.flush_rows(0, self.height);
