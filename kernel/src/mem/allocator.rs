@@ -58,6 +58,7 @@ unsafe impl<S: Source + Send> Sync for Allocator<S> {}
 /// Exclusive use of the local part while it lives.
 struct Guard<'a> {
     busy: &'a AtomicBool,
+    local: &'a mut Local,
 }
 
 impl Drop for Guard<'_> {
@@ -97,7 +98,7 @@ impl<S: Source> Allocator<S> {
     /// A plain load and store, not a locked instruction: on one CPU only an
     /// interrupt could get between them, and a handler that allocates then
     /// runs to completion before this code goes on.
-    fn enter(&self) -> (Guard<'_>, &mut Local) {
+    fn enter(&self) -> Guard<'_> {
         #[cfg(target_os = "none")]
         debug_assert!(
             !crate::arch::interrupts::in_handler(),
@@ -111,7 +112,7 @@ impl<S: Source> Allocator<S> {
         // SAFETY: the flag was clear, so no other access to the local part
         // is live (`new`'s contract rules out other CPUs); the reference
         // does not outlive the guard that clears the flag.
-        (Guard { busy: &self.busy }, unsafe { &mut *self.local.get() })
+        Guard { busy: &self.busy, local: unsafe { &mut *self.local.get() } }
     }
 
     /// Runs `f` on talc's memory source (to change its limits, say).
@@ -120,8 +121,9 @@ impl<S: Source> Allocator<S> {
     }
 
     pub fn stats(&self) -> AllocatorStats {
-        let (_guard, local) = self.enter();
-        let counters = self.talc.lock().counters().clone();
+        let guard = self.enter();
+        let local = &mut *guard.local;
+        let counters = *self.talc.lock().counters();
         AllocatorStats {
             classes: local.slab.stats(),
             talc_claimed: counters.claimed_bytes,
@@ -145,7 +147,8 @@ impl<S: Source> Allocator<S> {
 // is the path that allocated it.
 unsafe impl<S: Source> GlobalAlloc for Allocator<S> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let (_guard, local) = self.enter();
+        let guard = self.enter();
+        let local = &mut *guard.local;
         let pointer = match slab::class_for(layout) {
             Some(class) => self.slab_alloc(local, class, layout.size()),
             // SAFETY: the caller's layout is non-zero-size per GlobalAlloc.
@@ -161,7 +164,8 @@ unsafe impl<S: Source> GlobalAlloc for Allocator<S> {
     }
 
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        let (_guard, local) = self.enter();
+        let guard = self.enter();
+        let local = &mut *guard.local;
         match (slab::class_for(layout), NonNull::new(pointer)) {
             // SAFETY: a small layout was served by this class.
             (Some(class), Some(object)) => unsafe { local.slab.free(class, object, layout.size()) },
@@ -178,7 +182,8 @@ unsafe impl<S: Source> GlobalAlloc for Allocator<S> {
         // SAFETY: the caller guarantees the new size is valid for this alignment.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
         let (old_class, new_class) = (slab::class_for(layout), slab::class_for(new_layout));
-        let (_guard, local) = self.enter();
+        let guard = self.enter();
+        let local = &mut *guard.local;
         let in_place = match (old_class, new_class) {
             (Some(old), Some(new)) if old == new => {
                 local.slab.resize(old, layout.size(), new_size);
@@ -344,7 +349,7 @@ mod tests {
     #[should_panic(expected = "entered while it was in use")]
     fn entering_the_allocator_while_it_runs_is_caught() {
         let heap = allocator(1 << 20);
-        let (_guard, _) = heap.enter();
+        let _guard = heap.enter();
         // SAFETY: a valid layout; the allocator refuses before touching anything.
         unsafe { heap.alloc(Layout::from_size_align(8, 8).unwrap()) };
     }
