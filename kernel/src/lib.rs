@@ -35,6 +35,9 @@ pub mod time;
 pub fn init() -> &'static boot::BootInfo {
     arch::init();
     console::init();
+    // Its timestamp is when the bootloader handed over (serial only: the
+    // screen is not up yet).
+    log::info!("kernel started");
     let info = boot::init();
     mem::init_early(info);
     console::init_screen(info);

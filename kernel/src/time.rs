@@ -41,6 +41,20 @@ pub fn set_counter(read: fn() -> u64, hz: u64) {
     COUNTER.call_once(|| Counter { read, hz: hz.max(1), origin: read() });
 }
 
+/// The TSC's frequency once calibration has measured it (0 before), for
+/// the log's timestamps; it is known even when the TSC is not the clock.
+static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+
+/// Records the TSC's measured frequency.
+pub fn set_tsc_hz(hz: u64) {
+    TSC_HZ.store(hz, Ordering::Relaxed);
+}
+
+/// The TSC's frequency, once calibrated.
+pub fn tsc_hz() -> Option<u64> {
+    Some(TSC_HZ.load(Ordering::Relaxed)).filter(|&hz| hz != 0)
+}
+
 /// Declares the tick period; the timer's driver calls this once, before its
 /// first tick.
 pub fn start(period_fs: u64) {

@@ -540,7 +540,9 @@ impl<'a> Renderer<'a> {
         }
         self.top = 0;
         self.flush_rows(0, self.height);
-        self.memory.shown.fill(UNKNOWN);
+        // Every cell now shows a blank on `color`, so the first present
+        // draws only what differs from that, not the whole screen again.
+        self.memory.shown.fill(Cell { bg: color, ..Cell::BLANK });
         self.cursor = None;
     }
 
@@ -696,6 +698,28 @@ pub(crate) mod tests {
         assert_eq!(blend(fg, bg, 0), bg);
         assert_eq!(blend(fg, bg, 255), fg);
         assert_eq!(blend(fg, bg, 128), Rgb::new(100, 75, 50));
+    }
+
+    #[test]
+    fn a_cleared_screen_shows_blank_cells_and_margins_in_every_depth() {
+        for bpp in [16, 24, 32] {
+            let (mut r, front) = renderer(bpp, 100, 40);
+            let (cols, rows) = Font::SMALLEST.grid(100, 40);
+            r.clear(PALETTE[4]);
+            let bg = front.format.encode(PALETTE[4]);
+            assert!((0..40).all(|y| (0..100).all(|x| front.pixel(x, y) == bg)), "{bpp} bpp: not all cleared");
+            // Blank cells in the default colours differ from what the clear
+            // left, and are drawn; the cursor is drawn inverted.
+            let mut t = Terminal::new(grid(cols, rows));
+            r.update(t.grid_mut());
+            front.assert_cell((rows - 1, cols - 1), ' ', DEFAULT_FG, DEFAULT_BG);
+            front.assert_cell((0, 0), ' ', DEFAULT_BG, DEFAULT_FG);
+            // Cleared in the default background, blank cells need no drawing
+            // and look as if drawn.
+            r.clear(DEFAULT_BG);
+            r.update(t.grid_mut());
+            front.assert_cell((rows - 1, cols - 1), ' ', DEFAULT_FG, DEFAULT_BG);
+        }
     }
 
     #[test]

@@ -25,8 +25,8 @@ use alloc::{format, string::String};
 /// Reads the ACPI tables, installs the interrupt controller (the I/O APIC
 /// and local APIC when the MADT describes them, unless `irq=legacy`; the
 /// 8259s otherwise), sets up the clock and timer, lets each device claim its
-/// line and enables interrupts. Then runs the firmware's AML, which may wait
-/// on the clock, for the sleep type that powering off needs. Whatever is
+/// line and enables interrupts. (The firmware's AML, for the sleep type
+/// that powering off needs, waits for the first `poweroff`.) Whatever is
 /// missing is logged and left out; the rest still works.
 pub fn init(info: &BootInfo) {
     let acpi = acpi::init(info);
@@ -40,7 +40,6 @@ pub fn init(info: &BootInfo) {
     }
     arch::enable_interrupts();
     log::info!("interrupts through the {}", interrupts::controller_name());
-    acpi::find_sleep_type();
 }
 
 /// Installs the I/O APIC with the local APIC when the MADT describes them

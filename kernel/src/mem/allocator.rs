@@ -2,10 +2,21 @@
 //! everything else (large or over-aligned requests, and the slabs
 //! themselves). Generic over talc's memory source, so the host tests and
 //! benchmarks run exactly this code over a plain arena.
+//!
+//! The slab and the usage counters are CPU-local: the kernel runs on one CPU
+//! and interrupt handlers never allocate, so they need no lock, and a small
+//! allocation or free takes no atomic read-modify-write at all (a locked
+//! instruction costs as much as the rest of a slab operation put together).
+//! Talc sits behind a lock, taken only for large requests and to carve a new
+//! slab. A guard flag, set while the allocator runs, turns a broken rule (an
+//! interrupt handler allocating in the middle of an allocation) into a panic
+//! that says so, where it would otherwise corrupt the free lists.
 
 use super::slab::{self, ClassStats, SLAB_SIZE, Slab};
 use core::alloc::{GlobalAlloc, Layout};
+use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicBool, Ordering};
 use spin::Mutex;
 use talc::DefaultBinning;
 use talc::base::Talc;
@@ -17,33 +28,43 @@ const SLAB_PAGE: Layout = match Layout::from_size_align(SLAB_SIZE, SLAB_SIZE) {
     Err(_) => panic!("SLAB_SIZE is a power of two"),
 };
 
-/// One lock guards the slab, talc and the usage counters, so that every
-/// allocation, small or large, takes exactly one lock.
 pub struct Allocator<S: Source> {
-    state: Mutex<State<S>>,
+    /// Set while an allocation or free runs.
+    busy: AtomicBool,
+    local: UnsafeCell<Local>,
+    talc: Mutex<Talc<S, DefaultBinning>>,
 }
 
-struct State<S: Source> {
+/// The CPU-local part: the slab and the counters.
+struct Local {
     slab: Slab,
-    talc: Talc<S, DefaultBinning>,
     /// Bytes handed out (as requested) and not freed, and the most ever.
     in_use: usize,
     peak: usize,
 }
 
-impl<S: Source> State<S> {
+impl Local {
     fn count(&mut self, freed: usize, allocated: usize) {
         self.in_use = self.in_use - freed + allocated;
         self.peak = self.peak.max(self.in_use);
     }
 }
 
-/// The heap's lock is taken with interrupts on, so a handler that entered
-/// the heap could spin forever on the lock the code it interrupted holds.
-/// Handlers must not allocate or free; debug builds check it.
-fn debug_assert_not_in_handler() {
-    #[cfg(target_os = "none")]
-    debug_assert!(!crate::arch::interrupts::in_handler(), "the heap was entered from an interrupt handler");
+// SAFETY: `new`'s contract: one CPU (or thread) at a time uses the
+// allocator, and never re-enters it (the guard checks that), so the local
+// part is never accessed concurrently; talc is behind its lock.
+unsafe impl<S: Source + Send> Sync for Allocator<S> {}
+
+/// Exclusive use of the local part while it lives.
+struct Guard<'a> {
+    busy: &'a AtomicBool,
+    local: &'a mut Local,
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        self.busy.store(false, Ordering::Release);
+    }
 }
 
 /// Where the heap's memory is, for the statistics.
@@ -60,25 +81,63 @@ pub struct AllocatorStats {
 }
 
 impl<S: Source> Allocator<S> {
-    pub const fn new(source: S) -> Self {
-        Self { state: Mutex::new(State { slab: Slab::new(), talc: Talc::new(source), in_use: 0, peak: 0 }) }
+    /// # Safety
+    /// Only one CPU (or thread) may use the allocator, and no interrupt
+    /// handler: the kernel runs on one CPU and its handlers must not
+    /// allocate or free. (A handler that does, while the allocator runs,
+    /// is caught and panics.)
+    pub const unsafe fn new(source: S) -> Self {
+        Self {
+            busy: AtomicBool::new(false),
+            local: UnsafeCell::new(Local { slab: Slab::new(), in_use: 0, peak: 0 }),
+            talc: Mutex::new(Talc::new(source)),
+        }
+    }
+
+    /// Enters the allocator: the local part is ours until the guard drops.
+    /// A plain load and store, not a locked instruction: on one CPU only an
+    /// interrupt could get between them, and a handler that allocates then
+    /// runs to completion before this code goes on.
+    fn enter(&self) -> Guard<'_> {
+        #[cfg(target_os = "none")]
+        debug_assert!(
+            !crate::arch::interrupts::in_handler(),
+            "the heap was entered from an interrupt handler"
+        );
+        assert!(
+            !self.busy.load(Ordering::Acquire),
+            "the heap was entered while it was in use: an interrupt handler allocated or freed"
+        );
+        self.busy.store(true, Ordering::Relaxed);
+        // SAFETY: the flag was clear, so no other access to the local part
+        // is live (`new`'s contract rules out other CPUs); the reference
+        // does not outlive the guard that clears the flag.
+        Guard { busy: &self.busy, local: unsafe { &mut *self.local.get() } }
     }
 
     /// Runs `f` on talc's memory source (to change its limits, say).
     pub fn with_source<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
-        f(&mut self.state.lock().talc.source)
+        f(&mut self.talc.lock().source)
     }
 
     pub fn stats(&self) -> AllocatorStats {
-        let state = self.state.lock();
-        let counters = state.talc.counters();
+        let guard = self.enter();
+        let local = &mut *guard.local;
+        let counters = *self.talc.lock().counters();
         AllocatorStats {
-            classes: state.slab.stats(),
+            classes: local.slab.stats(),
             talc_claimed: counters.claimed_bytes,
             talc_free: counters.available_bytes,
-            in_use: state.in_use,
-            peak: state.peak,
+            in_use: local.in_use,
+            peak: local.peak,
         }
+    }
+
+    /// A slab object of `class` for `size` bytes; talc supplies new slabs.
+    fn slab_alloc(&self, local: &mut Local, class: usize, size: usize) -> Option<NonNull<u8>> {
+        // SAFETY: slab pages come fresh from talc; the size is non-zero or
+        // rounds up to the class.
+        unsafe { local.slab.alloc(class, size, || self.talc.lock().allocate(SLAB_PAGE)) }
     }
 }
 
@@ -88,21 +147,16 @@ impl<S: Source> Allocator<S> {
 // is the path that allocated it.
 unsafe impl<S: Source> GlobalAlloc for Allocator<S> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        debug_assert_not_in_handler();
-        let mut state = self.state.lock();
-        let state = &mut *state;
+        let guard = self.enter();
+        let local = &mut *guard.local;
         let pointer = match slab::class_for(layout) {
-            Some(class) => {
-                let talc = &mut state.talc;
-                // SAFETY: slab pages come fresh from talc; the layout is non-zero.
-                unsafe { state.slab.alloc(class, layout.size(), || talc.allocate(SLAB_PAGE)) }
-            }
+            Some(class) => self.slab_alloc(local, class, layout.size()),
             // SAFETY: the caller's layout is non-zero-size per GlobalAlloc.
-            None => unsafe { state.talc.allocate(layout) },
+            None => unsafe { self.talc.lock().allocate(layout) },
         };
         match pointer {
             Some(pointer) => {
-                state.count(0, layout.size());
+                local.count(0, layout.size());
                 pointer.as_ptr()
             }
             None => ptr::null_mut(),
@@ -110,48 +164,43 @@ unsafe impl<S: Source> GlobalAlloc for Allocator<S> {
     }
 
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        debug_assert_not_in_handler();
-        let mut state = self.state.lock();
+        let guard = self.enter();
+        let local = &mut *guard.local;
         match (slab::class_for(layout), NonNull::new(pointer)) {
             // SAFETY: a small layout was served by this class.
-            (Some(class), Some(object)) => unsafe { state.slab.free(class, object, layout.size()) },
+            (Some(class), Some(object)) => unsafe { local.slab.free(class, object, layout.size()) },
             // SAFETY: a large layout was served by talc.
-            _ => unsafe { state.talc.deallocate(pointer, layout) },
+            _ => unsafe { self.talc.lock().deallocate(pointer, layout) },
         }
-        state.count(layout.size(), 0);
+        local.count(layout.size(), 0);
     }
 
     /// A reallocation that stays within its size class keeps its object;
     /// talc grows or shrinks large blocks in place when it can; anything
-    /// else moves, all under one lock.
+    /// else moves.
     unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        debug_assert_not_in_handler();
         // SAFETY: the caller guarantees the new size is valid for this alignment.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
         let (old_class, new_class) = (slab::class_for(layout), slab::class_for(new_layout));
-        let mut state = self.state.lock();
-        let state = &mut *state;
+        let guard = self.enter();
+        let local = &mut *guard.local;
         let in_place = match (old_class, new_class) {
             (Some(old), Some(new)) if old == new => {
-                state.slab.resize(old, layout.size(), new_size);
+                local.slab.resize(old, layout.size(), new_size);
                 true
             }
             // SAFETY: a talc block with its layout; the new size is non-zero.
-            (None, None) => unsafe { state.talc.try_realloc_in_place(pointer, layout, new_size) },
+            (None, None) => unsafe { self.talc.lock().try_realloc_in_place(pointer, layout, new_size) },
             _ => false,
         };
         if in_place {
-            state.count(layout.size(), new_size);
+            local.count(layout.size(), new_size);
             return pointer;
         }
         let moved = match new_class {
-            Some(class) => {
-                let talc = &mut state.talc;
-                // SAFETY: slab pages come fresh from talc.
-                unsafe { state.slab.alloc(class, new_size, || talc.allocate(SLAB_PAGE)) }
-            }
+            Some(class) => self.slab_alloc(local, class, new_size),
             // SAFETY: a non-zero-size layout.
-            None => unsafe { state.talc.allocate(new_layout) },
+            None => unsafe { self.talc.lock().allocate(new_layout) },
         };
         let Some(moved) = moved else { return ptr::null_mut() };
         // SAFETY: both blocks are live and distinct; the old one is then freed
@@ -159,11 +208,11 @@ unsafe impl<S: Source> GlobalAlloc for Allocator<S> {
         unsafe {
             ptr::copy_nonoverlapping(pointer, moved.as_ptr(), layout.size().min(new_size));
             match (old_class, NonNull::new(pointer)) {
-                (Some(class), Some(object)) => state.slab.free(class, object, layout.size()),
-                _ => state.talc.deallocate(pointer, layout),
+                (Some(class), Some(object)) => local.slab.free(class, object, layout.size()),
+                _ => self.talc.lock().deallocate(pointer, layout),
             }
         }
-        state.count(layout.size(), new_size);
+        local.count(layout.size(), new_size);
         moved.as_ptr()
     }
 }
@@ -176,8 +225,9 @@ mod tests {
 
     fn allocator(bytes: usize) -> Allocator<Claim> {
         let arena = Box::leak(vec![0u8; bytes].into_boxed_slice());
-        // SAFETY: the leaked arena belongs to this allocator alone.
-        Allocator::new(unsafe { Claim::new(arena.as_mut_ptr(), arena.len()) })
+        // SAFETY: the leaked arena belongs to this allocator alone, which
+        // this test's thread alone uses.
+        unsafe { Allocator::new(Claim::new(arena.as_mut_ptr(), arena.len())) }
     }
 
     /// One live allocation in the model: where, how, and its fill byte.
@@ -293,6 +343,15 @@ mod tests {
         let stats = heap.stats();
         assert_eq!(stats.in_use, 0);
         assert!(stats.classes.iter().all(|c| c.objects == 0 && c.bytes == 0));
+    }
+
+    #[test]
+    #[should_panic(expected = "entered while it was in use")]
+    fn entering_the_allocator_while_it_runs_is_caught() {
+        let heap = allocator(1 << 20);
+        let _guard = heap.enter();
+        // SAFETY: a valid layout; the allocator refuses before touching anything.
+        unsafe { heap.alloc(Layout::from_size_align(8, 8).unwrap()) };
     }
 
     #[test]

@@ -99,7 +99,9 @@ unsafe impl Source for KernelHeap {
 }
 
 #[cfg_attr(target_os = "none", global_allocator)]
-static HEAP: Allocator<KernelHeap> = Allocator::new(KernelHeap::new());
+// SAFETY: the kernel runs on one CPU, and interrupt handlers never allocate
+// or free (the allocator catches one that does).
+static HEAP: Allocator<KernelHeap> = unsafe { Allocator::new(KernelHeap::new()) };
 
 /// Opens the heap, with the limit from `heap=` when given.
 pub fn init(limit: Option<&str>) {

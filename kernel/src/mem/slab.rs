@@ -15,6 +15,7 @@ pub const CLASSES: [usize; 7] = [8, 16, 32, 64, 128, 256, 512];
 
 /// The class serving `layout`, if it is small enough: the smallest class at
 /// least as large as both its size and its alignment.
+#[inline]
 pub fn class_for(layout: Layout) -> Option<usize> {
     let need = layout.size().max(layout.align());
     if need > CLASSES[CLASSES.len() - 1] {

@@ -159,6 +159,26 @@ pub fn test_kernels() -> Result<Vec<TestKernel>, String> {
     Ok(kernels)
 }
 
+/// Builds the boot benchmark's reference kernel (`tests/kernels/boot_reference.rs`)
+/// and returns its binary.
+pub fn boot_reference() -> Result<PathBuf, String> {
+    let output = Command::new("cargo")
+        .args(["build", "-p", "test-kernels", "--bin", "boot_reference", "--target", KERNEL_TARGET])
+        .args(["--message-format", "json-render-diagnostics"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|error| format!("could not run cargo: {error}"))?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|message| message["target"]["name"] == "boot_reference")
+        .and_then(|message| message["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| "cargo built no boot_reference binary".into())
+}
+
 /// Wraps a kernel into a bootable ISO named `name` with the Makefile's
 /// `image` recipe, the same one that builds the real kernel's ISO, and the
 /// Limine configuration `conf`.

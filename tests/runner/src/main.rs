@@ -3,7 +3,9 @@
 //! boot and ends with `N passed, N failed`. With `--matrix` (`make
 //! test-matrix`) it boots only the real kernel, on every combination of
 //! firmware, medium, machine model and memory size, and prints a table.
+//! With `--bench-boot` (`make bench`) it times the kernel's boot instead.
 
+mod bench;
 mod build;
 mod matrix;
 mod qemu;
@@ -36,6 +38,7 @@ struct Options {
     filter: Option<String>,
     jobs: usize,
     matrix: bool,
+    bench_boot: bool,
     /// Where `make screenshot` saves the picture; no tests then.
     screenshot: Option<PathBuf>,
 }
@@ -47,13 +50,16 @@ fn main() -> ExitCode {
             eprintln!("test-runner: {message}");
             eprintln!(
                 "usage: test-runner --iso ISO --hdd IMAGE --kernel ELF --ovmf-code FILE --ovmf-vars FILE \
-                 [--accel tcg|kvm] [--filter TEXT] [--jobs N] [--matrix] [--screenshot PNG]"
+                 [--accel tcg|kvm] [--filter TEXT] [--jobs N] [--matrix] [--bench-boot] [--screenshot PNG]"
             );
             return ExitCode::from(2);
         }
     };
     if options.matrix {
         return test_matrix(&options);
+    }
+    if options.bench_boot {
+        return bench::run(&options.iso, &options.qemu);
     }
     let mut tally = Tally::default();
     if let Some(file) = options.screenshot.clone() {
@@ -450,6 +456,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
     let mut accel = "tcg".to_string();
     let mut filter = None;
     let mut matrix = false;
+    let mut bench_boot = false;
     let mut screenshot = None;
     let mut jobs = thread::available_parallelism().map_or(1, |n| n.get());
     while let Some(flag) = args.next() {
@@ -463,6 +470,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             "--accel" => accel = value()?,
             "--filter" => filter = Some(value()?).filter(|f| !f.is_empty()),
             "--matrix" => matrix = true,
+            "--bench-boot" => bench_boot = true,
             "--screenshot" => screenshot = Some(PathBuf::from(value()?)),
             "--jobs" => {
                 jobs = value()?.parse().map_err(|_| "--jobs takes a positive number")?;
@@ -483,6 +491,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         filter,
         jobs,
         matrix,
+        bench_boot,
         screenshot,
     })
 }

@@ -24,7 +24,7 @@ use std::{
 
 /// QEMU's exit code when a test kernel writes `Exit::Success` (0x10) to
 /// isa-debug-exit: `(0x10 << 1) | 1`.
-const EXIT_SUCCESS: i32 = 33;
+pub const EXIT_SUCCESS: i32 = 33;
 /// Likewise for `Exit::Failure` (0x11).
 const EXIT_FAILURE: i32 = 35;
 
@@ -51,7 +51,7 @@ impl Firmware {
     }
 
     /// How the kernel's boot banner names this firmware.
-    fn banner(self) -> &'static str {
+    pub fn banner(self) -> &'static str {
         match self {
             Self::Bios => "firmware: BIOS",
             Self::Uefi => "firmware: UEFI",
@@ -62,7 +62,7 @@ impl Firmware {
     /// TCG, the console stress test (`many_lines`) about 20 s more, and up
     /// to twice that when the two cores are shared with other work, so only
     /// a hang runs into these.
-    fn deadline(self) -> Duration {
+    pub fn deadline(self) -> Duration {
         match self {
             Self::Bios => Duration::from_secs(60),
             Self::Uefi => Duration::from_secs(90),
@@ -242,7 +242,10 @@ pub fn run(boot: &Boot, settings: &Settings) -> Outcome {
 
 type Watched = (Result<String, String>, String, String);
 
-fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watched, String> {
+/// The QEMU command line of `boot`, with standard input and output piped
+/// (serial is standard input and output), for the tests and the boot
+/// benchmark alike. UEFI boots use `vars` as their variable store.
+pub fn command(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Command, String> {
     let mut command = Command::new("qemu-system-x86_64");
     command
         // No network card: the firmware would load its boot ROM for nothing
@@ -274,18 +277,20 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
             .arg("-drive")
             .arg(pflash(1, vars, false));
     }
+    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    Ok(command)
+}
+
+fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watched, String> {
+    let mut command = command(boot, settings, vars)?;
     let qmp_socket = std::env::temp_dir().join(format!("ember-qmp-{}-{}.sock", std::process::id(), unique()));
     if let Expect::VgaTextLine(_) | Expect::Shell { .. } | Expect::Script(_) | Expect::Machine(_) =
         boot.expect
     {
         command.arg("-qmp").arg(format!("unix:{},server=on,wait=off", qmp_socket.display()));
     }
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|error| format!("could not start qemu-system-x86_64: {error}"))?;
+    let mut child =
+        command.spawn().map_err(|error| format!("could not start qemu-system-x86_64: {error}"))?;
     let serial = Capture::start(child.stdout.take().expect("piped"));
     let errors = Capture::start(child.stderr.take().expect("piped"));
 
@@ -778,7 +783,7 @@ impl Qmp {
 
 /// A per-boot copy of the UEFI variable store: OVMF writes to it, and
 /// parallel boots must not share one.
-fn scratch_vars_path(boot: &Boot) -> PathBuf {
+pub fn scratch_vars_path(boot: &Boot) -> PathBuf {
     let n = unique();
     std::env::temp_dir().join(format!("ember-ovmf-vars-{}-{}-{n}.fd", std::process::id(), boot.name))
 }

@@ -6,17 +6,16 @@
 //! the interrupt source overrides (with their polarity and trigger) and the
 //! NMI wiring; from the HPET table the HPET's registers; from the FADT the
 //! PM timer, the reset register and the PM1 control registers
-//! ([`register`]). Once interrupts are on, [`find_sleep_type`] runs the
-//! DSDT's and SSDTs' AML for the `\_S5` sleep type, which [`power_off`]
-//! writes ([`power`]). What the crate asks of the kernel (mappings, ports,
-//! time) is in [`host`].
+//! ([`register`]). The first [`power_off`] runs the DSDT's and SSDTs' AML
+//! for the `\_S5` sleep type, which it then writes ([`power`]). What the
+//! crate asks of the kernel (mappings, ports, time) is in [`host`].
 
 mod host;
 mod power;
 mod register;
 mod tables;
 
-pub use power::{find_sleep_type, power_off, reset};
+pub use power::{power_off, reset};
 pub use register::Register;
 pub use tables::{
     Acpi, Cpu, Error, Fadt, Hpet, IoApic, LocalNmi, Madt, NmiSource, Override, Polarity, SleepType, Trigger,

@@ -398,7 +398,7 @@ impl fmt::Display for Acpi {
         match self.aml.get() {
             Some(Ok((_, sleep))) => writeln!(f, "\\_S5: SLP_TYPa {}, SLP_TYPb {}", sleep.a, sleep.b),
             Some(Err(why)) => writeln!(f, "\\_S5: unknown: {why}"),
-            None => writeln!(f, "\\_S5: AML not loaded yet"),
+            None => writeln!(f, "\\_S5: AML not loaded yet (the first poweroff loads it)"),
         }
     }
 }

@@ -62,7 +62,6 @@ const MACHINES: [(&str, Machine); 6] = [
                 "time: calibrated against the HPET",
                 "time: the clock is the HPET's counter",
                 "time: the local APIC timer ticks at 1000 Hz, periodic",
-                "ACPI: \\_S5 sleep type",
             ],
             parked_cpus: 0,
             end: End::PowerOff,

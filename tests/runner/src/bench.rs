@@ -1,0 +1,177 @@
+//! `make bench`'s boot figures: how long QEMU takes from its start to the
+//! real kernel's shell prompt, against how long it takes to run a reference
+//! kernel that exits in its first instruction (`tests/kernels/boot_reference.rs`),
+//! booted from the same ISO layout with the same `limine.conf`, firmware and
+//! QEMU command line. The two boot in turn, several times, in one run; the
+//! medians are compared, so a moment of load on the machine moves both.
+
+use crate::qemu::{self, Boot, EXIT_SUCCESS, Expect, Firmware, SHELL_READY, Settings};
+use std::{
+    fs,
+    io::Read,
+    path::Path,
+    process::ExitCode,
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
+};
+
+/// The kernel's boot may take at most this many times the reference's.
+const GOAL: f64 = 1.1;
+
+/// Boots of each kernel per firmware: UEFI boots cost about 5 s each.
+fn rounds(firmware: Firmware) -> usize {
+    match firmware {
+        Firmware::Bios => 7,
+        Firmware::Uefi => 3,
+    }
+}
+
+/// Where a timed boot ends.
+#[derive(Debug, Clone, Copy)]
+enum End {
+    /// QEMU exits with the test kernels' success code.
+    Exit,
+    /// This text appears on serial.
+    Serial(&'static str),
+}
+
+pub fn run(iso: &Path, settings: &Settings) -> ExitCode {
+    let reference = match crate::build::boot_reference()
+        .and_then(|elf| crate::build::iso_for("boot_reference", &elf, Path::new("limine.conf")))
+    {
+        Ok(iso) => iso,
+        Err(log) => {
+            eprintln!("boot benchmark: could not build the reference kernel:\n{log}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("boot benchmark: QEMU start to the shell prompt, against a kernel that exits at its first");
+    println!("  instruction (same ISO layout, limine.conf, firmware and QEMU command line; the ISO as a");
+    println!("  CD, {}); medians of boots taken in turn", settings.accel);
+    println!("  {:<8} {:>7} {:>14} {:>14} {:>8}", "firmware", "boots", "reference", "kernel", "ratio");
+    let mut failed = false;
+    for firmware in Firmware::ALL {
+        let mut times = (Vec::new(), Vec::new());
+        for _ in 0..rounds(firmware) {
+            let timed = time_boot(&reference, firmware, End::Exit, settings).and_then(|reference| {
+                time_boot(iso, firmware, End::Serial(SHELL_READY), settings).map(|kernel| (reference, kernel))
+            });
+            match timed {
+                Ok((reference, kernel)) => {
+                    times.0.push(reference);
+                    times.1.push(kernel);
+                }
+                Err(error) => {
+                    println!("  {:<8} failed: {error}", firmware.name());
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        if let (Some(reference), Some(kernel)) = (median(&times.0), median(&times.1)) {
+            let ratio = kernel / reference;
+            println!(
+                "  {:<8} {:>7} {:>12.3} s {:>12.3} s {:>7.2}x  (goal <= {GOAL}x{})",
+                firmware.name(),
+                times.0.len(),
+                reference,
+                kernel,
+                ratio,
+                if ratio <= GOAL { "" } else { ": missed" }
+            );
+        }
+    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+/// Seconds from starting QEMU on `image` to `end`: the moment the serial
+/// bytes that complete the text arrive, or QEMU's output closing as it exits.
+fn time_boot(image: &Path, firmware: Firmware, end: End, settings: &Settings) -> Result<f64, String> {
+    let boot = Boot::new("boot_bench", image, firmware, Expect::ExitSuccess);
+    let vars = qemu::scratch_vars_path(&boot);
+    let result = (|| {
+        let mut command = qemu::command(&boot, settings, &vars)?;
+        command.stderr(std::process::Stdio::null());
+        let start = Instant::now();
+        let mut child = command.spawn().map_err(|error| format!("could not start QEMU: {error}"))?;
+        let mut stdout = child.stdout.take().expect("piped");
+        let (sender, chunks) = mpsc::channel();
+        let reader = thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            loop {
+                let n = stdout.read(&mut buffer).unwrap_or(0);
+                if sender.send((Instant::now(), buffer[..n].to_vec())).is_err() || n == 0 {
+                    break;
+                }
+            }
+        });
+        let mut serial = Vec::new();
+        let deadline = start + firmware.deadline();
+        let outcome = loop {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break Err("timed out".to_string());
+            };
+            match chunks.recv_timeout(left.min(Duration::from_secs(1))) {
+                Ok((at, chunk)) if chunk.is_empty() => break Ok(at),
+                Ok((at, chunk)) => {
+                    serial.extend_from_slice(&chunk);
+                    if let End::Serial(text) = end
+                        && String::from_utf8_lossy(&serial).contains(text)
+                    {
+                        break Ok(at);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break Ok(Instant::now()),
+            }
+        };
+        let _ = child.kill();
+        let status = child.wait().map_err(|error| format!("waiting for QEMU: {error}"))?;
+        let _ = reader.join();
+        let serial = String::from_utf8_lossy(&serial).into_owned();
+        let at = outcome.map_err(|error| format!("{error}; serial ends:\n{}", tail(&serial)))?;
+        match end {
+            End::Exit if status.code() != Some(EXIT_SUCCESS) => Err(format!(
+                "the reference kernel did not exit through isa-debug-exit ({status}); serial ends:\n{}",
+                tail(&serial)
+            )),
+            End::Serial(text) if !serial.contains(firmware.banner()) => {
+                Err(format!("QEMU exited before \"{text}\"; serial ends:\n{}", tail(&serial)))
+            }
+            _ => Ok(at.duration_since(start).as_secs_f64()),
+        }
+    })();
+    let _ = fs::remove_file(&vars);
+    result
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(10)..].join("\n")
+}
+
+/// The middle value (the mean of the two middle ones for an even count).
+fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    match sorted.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(sorted[mid]),
+        _ => Some((sorted[mid - 1] + sorted[mid]) / 2.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn the_median_ignores_outliers() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0]), Some(3.0));
+        assert_eq!(median(&[0.9, 5.0, 0.8]), Some(0.9));
+        assert_eq!(median(&[1.0, 4.0, 2.0, 3.0]), Some(2.5));
+    }
+}
