@@ -332,7 +332,11 @@ fn decode_bar(low: u32, high: u32, size_low: u32, size_high: u32) -> Option<Bar>
             return None;
         }
         let address = (high as u64) << 32 | (low & !0xf) as u64;
-        return Some(Bar { kind: BarKind::Memory64 { prefetchable }, address, size: (!mask).wrapping_add(1) });
+        return Some(Bar {
+            kind: BarKind::Memory64 { prefetchable },
+            address,
+            size: (!mask).wrapping_add(1),
+        });
     }
     let mask = size_low & !0xf;
     if mask == 0 {
@@ -424,10 +428,16 @@ mod tests {
     fn memory_bars_decode_with_their_sizes() {
         // A 16 KiB 64-bit BAR at 0x1_febf_0000.
         let bar = decode_bar(0xfebf_0004, 0x1, 0xffff_c004, 0xffff_ffff).unwrap();
-        assert_eq!(bar, Bar { kind: BarKind::Memory64 { prefetchable: false }, address: 0x1_febf_0000, size: 16 << 10 });
+        assert_eq!(
+            bar,
+            Bar { kind: BarKind::Memory64 { prefetchable: false }, address: 0x1_febf_0000, size: 16 << 10 }
+        );
         // A 16 MiB prefetchable 32-bit BAR.
         let bar = decode_bar(0xfd00_0008, 0, 0xff00_0008, 0).unwrap();
-        assert_eq!(bar, Bar { kind: BarKind::Memory32 { prefetchable: true }, address: 0xfd00_0000, size: 16 << 20 });
+        assert_eq!(
+            bar,
+            Bar { kind: BarKind::Memory32 { prefetchable: true }, address: 0xfd00_0000, size: 16 << 20 }
+        );
         // An 8 GiB 64-bit BAR.
         let bar = decode_bar(0x0000_000c, 0x8, 0x0000_000c, 0xffff_fffe).unwrap();
         assert_eq!((bar.address, bar.size), (0x8_0000_0000, 8 << 30));
@@ -443,7 +453,8 @@ mod tests {
 
     #[test]
     fn bars_print_kind_address_and_size() {
-        let bar = Bar { kind: BarKind::Memory64 { prefetchable: false }, address: 0xfebf_0000, size: 16 << 10 };
+        let bar =
+            Bar { kind: BarKind::Memory64 { prefetchable: false }, address: 0xfebf_0000, size: 16 << 10 };
         assert_eq!(bar.to_string(), "mem64 0xfebf0000, 16 KiB");
     }
 

@@ -78,7 +78,8 @@ impl Keyboard {
         }
         let leds = self.leds();
         self.shifted = report[0] & SHIFT_BITS != 0;
-        let report = UsbBootKeyboardReport { modifiers: report[0], keys: report[2..8].try_into().expect("6 keys") };
+        let report =
+            UsbBootKeyboardReport { modifiers: report[0], keys: report[2..8].try_into().expect("6 keys") };
         let events: Vec<KeyEvent> = self.reports.handle_report_raw(&report).collect();
         for event in events {
             let code = event.code;
@@ -142,7 +143,9 @@ fn repeats(code: KeyCode) -> bool {
 /// Reads every USB keyboard for as long as the kernel runs, with the
 /// layout `keymap=` names.
 pub async fn task(keymap: Option<String>) {
-    let layout = || keyboard::layout(keymap.as_deref()).unwrap_or_else(|| keyboard::layout(None).expect("the US layout"));
+    let layout = || {
+        keyboard::layout(keymap.as_deref()).unwrap_or_else(|| keyboard::layout(None).expect("the US layout"))
+    };
     let mut keyboards: BTreeMap<u32, Keyboard> = BTreeMap::new();
     let mut push = |key| input::KEYS.push(key);
     loop {
@@ -219,7 +222,8 @@ mod tests {
     #[test]
     fn presses_become_keys_once_and_releases_make_none() {
         let mut keyboard = Keyboard::new(us);
-        let keys = feed(&mut keyboard, &[report(0, &[A]), report(0, &[A]), report(0, &[]), report(0, &[ENTER])]);
+        let keys =
+            feed(&mut keyboard, &[report(0, &[A]), report(0, &[A]), report(0, &[]), report(0, &[ENTER])]);
         assert_eq!(keys, [Key::Char('a'), Key::Enter]);
     }
 
@@ -229,7 +233,12 @@ mod tests {
         // a, then a+b, then b+c (a released), then all six slots full.
         let keys = feed(
             &mut keyboard,
-            &[report(0, &[A]), report(0, &[A, B]), report(0, &[B, C]), report(0, &[C, B, 0x07, 0x08, 0x09, 0x0a])],
+            &[
+                report(0, &[A]),
+                report(0, &[A, B]),
+                report(0, &[B, C]),
+                report(0, &[C, B, 0x07, 0x08, 0x09, 0x0a]),
+            ],
         );
         let typed: Vec<Key> = "abcdefg".chars().map(Key::Char).collect();
         assert_eq!(keys, typed);
@@ -244,7 +253,13 @@ mod tests {
         let mut keyboard = Keyboard::new(us);
         let keys = feed(
             &mut keyboard,
-            &[report(LEFT_SHIFT, &[]), report(LEFT_SHIFT, &[A]), report(0, &[]), report(0, &[A]), report(0, &[])],
+            &[
+                report(LEFT_SHIFT, &[]),
+                report(LEFT_SHIFT, &[A]),
+                report(0, &[]),
+                report(0, &[A]),
+                report(0, &[]),
+            ],
         );
         assert_eq!(keys, [Key::Char('A'), Key::Char('a')]);
         let keys = feed(&mut keyboard, &[report(LEFT_CTRL, &[C]), report(0, &[])]);
@@ -256,7 +271,12 @@ mod tests {
         let mut keyboard = Keyboard::new(us);
         let keys = feed(
             &mut keyboard,
-            &[report(LEFT_SHIFT, &[PAGE_UP]), report(LEFT_SHIFT, &[]), report(LEFT_SHIFT, &[UP]), report(0, &[UP])],
+            &[
+                report(LEFT_SHIFT, &[PAGE_UP]),
+                report(LEFT_SHIFT, &[]),
+                report(LEFT_SHIFT, &[UP]),
+                report(0, &[UP]),
+            ],
         );
         assert_eq!(keys, [Key::ShiftPageUp, Key::ShiftUp]);
         assert_eq!(feed(&mut keyboard, &[report(0, &[]), report(0, &[UP])]), [Key::Up]);

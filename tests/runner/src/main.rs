@@ -142,6 +142,7 @@ fn main() -> ExitCode {
         }
     }
     boots.extend(scripted_boots(&options.iso));
+    boots.extend(usb_boots(&options.iso));
     // Modern and old PCs: interrupt paths, clocks, timers, power.
     match qemu::platform::boots(&options.kernel) {
         Ok(machines) => boots.extend(machines),
@@ -243,6 +244,101 @@ fn scripted_boots(iso: &Path) -> Vec<Boot> {
                 Step::Exit,
             ],
         ),
+    ]
+}
+
+/// USB keyboards on an xHCI, on machines without a PS/2 controller (as many
+/// current PCs): behind a hub, plugged in and out after boot, next to a
+/// device that is no keyboard, scrolling back; under UEFI after OVMF drove
+/// the controller; and beside a PS/2 keyboard. QMP's `send-key` types on
+/// the keyboard QEMU made active last, so each keyboard types once the one
+/// before it is unplugged.
+fn usb_boots(iso: &Path) -> Vec<Boot> {
+    let args = |args: &[&str]| args.iter().map(|arg| arg.to_string()).collect::<Vec<_>>();
+    let device_add = |id: &str, port: &str| {
+        Step::Monitor(json!({"execute": "device_add",
+            "arguments": {"driver": "usb-kbd", "id": id, "bus": "xhci.0", "port": port}}))
+    };
+    let device_del = |id: &str| Step::Monitor(json!({"execute": "device_del", "arguments": {"id": id}}));
+    vec![
+        Boot {
+            qemu_args: args(&[
+                "-machine",
+                "q35,i8042=off",
+                "-device",
+                "qemu-xhci,id=xhci",
+                "-device",
+                "usb-hub,bus=xhci.0,port=1",
+                "-device",
+                "usb-kbd,bus=xhci.0,port=1.1,id=k1",
+                "-device",
+                "usb-tablet,bus=xhci.0,port=3",
+            ]),
+            ..Boot::new(
+                "usb_keyboards_hub_hotplug",
+                iso,
+                Firmware::Bios,
+                Expect::Script(vec![
+                    Step::Serial("with 8 ports"),
+                    Step::Serial(": keyboard 1 (0627:0001), boot protocol"),
+                    Step::Serial("is neither a keyboard nor a hub; left alone"),
+                    Step::Type(Via::Keyboard, "echo Typed behind a HUB"),
+                    Step::Serial("\nTyped behind a HUB\n"),
+                    Step::Type(Via::Keyboard, "seq 200"),
+                    Step::Serial("\n200\n"),
+                    Step::Keys(&["shift", "pgup"]),
+                    Step::Keys(&["shift", "pgup"]),
+                    Step::Keys(&["shift", "pgup"]),
+                    Step::Screen("10 "),
+                    Step::Keys(&["end"]),
+                    Step::Screen("> "),
+                    device_add("k2", "2"),
+                    Step::Serial(": keyboard 2 (0627:0001), boot protocol"),
+                    device_del("k1"),
+                    Step::Serial("keyboard 1 unplugged"),
+                    Step::Type(Via::Keyboard, "echo plugged in after boot"),
+                    Step::Serial("\nplugged in after boot\n"),
+                    device_del("k2"),
+                    Step::Serial("keyboard 2 unplugged"),
+                    Step::Type(Via::Serial, "echo still running"),
+                    Step::Serial("\nstill running\n"),
+                ]),
+            )
+        },
+        Boot {
+            qemu_args: args(&["-machine", "q35,i8042=off", "-device", "qemu-xhci", "-device", "usb-kbd"]),
+            ..Boot::new(
+                "usb_keyboard_uefi",
+                iso,
+                Firmware::Uefi,
+                Expect::Script(vec![
+                    Step::Serial(": keyboard 1 (0627:0001), boot protocol"),
+                    Step::Type(Via::Keyboard, "echo typed after OVMF"),
+                    Step::Serial("\ntyped after OVMF\n"),
+                ]),
+            )
+        },
+        // Caps Lock is each keyboard's own: on for the USB one, so its
+        // "ECHO first" prints FIRST; the PS/2 one, typing once the USB one
+        // is gone, has it off.
+        Boot {
+            qemu_args: args(&["-device", "qemu-xhci,id=xhci", "-device", "usb-kbd,bus=xhci.0,id=k1"]),
+            ..Boot::new(
+                "usb_and_ps2_keyboards",
+                iso,
+                Firmware::Bios,
+                Expect::Script(vec![
+                    Step::Serial(": keyboard 1 (0627:0001), boot protocol"),
+                    Step::Keys(&["caps_lock"]),
+                    Step::Type(Via::Keyboard, "ECHO first"),
+                    Step::Serial("\nFIRST\n"),
+                    device_del("k1"),
+                    Step::Serial("keyboard 1 unplugged"),
+                    Step::Type(Via::Keyboard, "echo second"),
+                    Step::Serial("\nsecond\n"),
+                ]),
+            )
+        },
     ]
 }
 

@@ -438,7 +438,13 @@ impl Usb {
             .await?;
         let device = descriptor::device(&whole)?;
         let head = controller
-            .control(slot, get_descriptor(descriptor::CONFIGURATION), 9, &[], "GET_DESCRIPTOR (configuration)")
+            .control(
+                slot,
+                get_descriptor(descriptor::CONFIGURATION),
+                9,
+                &[],
+                "GET_DESCRIPTOR (configuration)",
+            )
             .await?;
         let length = descriptor::configuration_length(&head)?;
         let bytes = controller
@@ -523,11 +529,17 @@ impl Usb {
         endpoint: Endpoint,
     ) -> Result<Kind, Error> {
         let controller = &mut self.controllers[c];
-        let setup = Setup { request_type: 0xa0, request: GET_DESCRIPTOR, value: (descriptor::HUB as u16) << 8, index: 0 };
+        let setup = Setup {
+            request_type: 0xa0,
+            request: GET_DESCRIPTOR,
+            value: (descriptor::HUB as u16) << 8,
+            index: 0,
+        };
         let hub = descriptor::hub(&controller.control(slot, setup, 9, &[], "GET_DESCRIPTOR (hub)").await?)?;
         controller.configure_interrupt_in(slot, route, &endpoint, Some(hub.ports)).await?;
         for port in 1..=hub.ports {
-            let setup = Setup { request_type: 0x23, request: SET_FEATURE, value: PORT_POWER, index: port as u16 };
+            let setup =
+                Setup { request_type: 0x23, request: SET_FEATURE, value: PORT_POWER, index: port as u16 };
             controller.control(slot, setup, 0, &[], "SET_FEATURE (port power)").await?;
         }
         time::sleep(Duration::from_millis(hub.power_on_ms as u64)).await;
@@ -643,7 +655,9 @@ impl Usb {
             }
             Kind::Hub { ports, dci } if dci == endpoint => {
                 if !done {
-                    log::warn!("usb: {place}: hub status transfer failed (completion code {code}); its ports are no longer watched");
+                    log::warn!(
+                        "usb: {place}: hub status transfer failed (completion code {code}); its ports are no longer watched"
+                    );
                     return;
                 }
                 let length = (ports as usize + 8) / 8;
@@ -664,17 +678,23 @@ impl Usb {
     /// Forgets the devices `gone` picks, and everything behind them if they
     /// are hubs; each is logged and its slot disabled.
     async fn detach(&mut self, c: usize, gone: impl Fn(&Device) -> bool) {
-        let mut slots: Vec<u8> = self.devices.iter().filter(|d| d.controller == c && gone(d)).map(|d| d.slot).collect();
+        let mut slots: Vec<u8> =
+            self.devices.iter().filter(|d| d.controller == c && gone(d)).map(|d| d.slot).collect();
         let mut at = 0;
         while at < slots.len() {
             let hub = slots[at];
             slots.extend(
-                self.devices.iter().filter(|d| d.controller == c && d.parent.is_some_and(|(h, _)| h == hub)).map(|d| d.slot),
+                self.devices
+                    .iter()
+                    .filter(|d| d.controller == c && d.parent.is_some_and(|(h, _)| h == hub))
+                    .map(|d| d.slot),
             );
             at += 1;
         }
         for slot in slots {
-            let Some(index) = self.devices.iter().position(|d| d.controller == c && d.slot == slot) else { continue };
+            let Some(index) = self.devices.iter().position(|d| d.controller == c && d.slot == slot) else {
+                continue;
+            };
             let device = self.devices.remove(index);
             match device.kind {
                 Kind::Keyboard { id, .. } => {
@@ -694,7 +714,8 @@ impl Usb {
             _ => None,
         });
         let Some((c, slot, interface)) = found else { return };
-        let setup = Setup { request_type: 0x21, request: HID_SET_REPORT, value: 0x0200, index: interface as u16 };
+        let setup =
+            Setup { request_type: 0x21, request: HID_SET_REPORT, value: 0x0200, index: interface as u16 };
         if let Err(error) = self.controllers[c].control(slot, setup, 1, &[leds], "SET_REPORT (LEDs)").await {
             log::warn!("usb: keyboard {keyboard}: {error}");
         }

@@ -160,7 +160,8 @@ impl Controller {
         let name = format!("xHCI {}", function.address);
         let bar = function.bars().get(0).ok_or(Error::NoRegisters)?;
         function.enable_memory_and_dma();
-        let base = paging::map_mmio(bar.address, bar.size).map_err(|error| Error::Map(format!("{error:?}")))?;
+        let base =
+            paging::map_mmio(bar.address, bar.size).map_err(|error| Error::Map(format!("{error:?}")))?;
         // SAFETY: the BAR holds this controller's registers, mapped uncached
         // just now, and this is the only accessor made for them.
         let mut regs = unsafe { xhci::Registers::new(bar.address as usize, Mmio) };
@@ -168,6 +169,8 @@ impl Controller {
         let capabilities = extended_capabilities(base, xecp as u64 * 4);
         if let Some(&(_, legacy)) = capabilities.iter().find(|(id, _)| *id == CAP_LEGACY) {
             take_from_firmware(&name, bar.address + (legacy - base)).await;
+        } else {
+            log::info!("usb: {name}: no USB Legacy Support capability: the firmware cannot hold it");
         }
         reset(&mut regs).await?;
 
@@ -356,7 +359,11 @@ impl Controller {
 
     /// Waits for the first event `wanted` accepts; other events stay
     /// pending for the caller's main loop.
-    async fn wait_for(&mut self, what: &'static str, wanted: impl Fn(&Event) -> bool) -> Result<Event, Error> {
+    async fn wait_for(
+        &mut self,
+        what: &'static str,
+        wanted: impl Fn(&Event) -> bool,
+    ) -> Result<Event, Error> {
         let deadline = time::uptime() + COMMAND_TIMEOUT;
         loop {
             self.drain();
@@ -386,7 +393,10 @@ impl Controller {
         let index = self.command_ring.push(ring(&self.commands), start, trb.into_raw());
         let address = start + index as u64 * TRB_BYTES;
         self.ring_doorbell(0, 0);
-        match self.wait_for(what, |event| matches!(event, Event::Command { trb, .. } if *trb == address)).await? {
+        match self
+            .wait_for(what, |event| matches!(event, Event::Command { trb, .. } if *trb == address))
+            .await?
+        {
             Event::Command { code: SUCCESS, slot, .. } => Ok(slot),
             Event::Command { code, .. } => Err(Error::Completion { what, code }),
             _ => unreachable!("wait_for returns what it waited for"),
@@ -533,7 +543,13 @@ impl Controller {
         if !inward {
             // SAFETY: the data page's first 2 KiB are for control data; `out`
             // is at most that long (the hub and HID requests send a byte).
-            unsafe { core::ptr::copy_nonoverlapping(out.as_ptr(), slot.data.as_ptr(), out.len().min(CONTROL_DATA_MAX)) };
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    out.as_ptr(),
+                    slot.data.as_ptr(),
+                    out.len().min(CONTROL_DATA_MAX),
+                )
+            };
         }
         let ring = slot.rings[1].as_mut().ok_or(Error::NoSlot(id))?;
         let mut stage = transfer::SetupStage::new();
@@ -551,11 +567,10 @@ impl Controller {
         ring.push(stage.into_raw());
         if length > 0 {
             let mut stage = transfer::DataStage::new();
-            stage.set_data_buffer_pointer(data).set_trb_transfer_length(length as u32).set_direction(if inward {
-                transfer::Direction::In
-            } else {
-                transfer::Direction::Out
-            });
+            stage
+                .set_data_buffer_pointer(data)
+                .set_trb_transfer_length(length as u32)
+                .set_direction(if inward { transfer::Direction::In } else { transfer::Direction::Out });
             ring.push(stage.into_raw());
         }
         let mut status = transfer::StatusStage::new();
@@ -600,7 +615,12 @@ impl Controller {
     }
 
     /// What the last IN transfer on `dci` brought (`length` bytes).
-    pub fn interrupt_data(&mut self, id: u8, dci: u8, length: usize) -> Result<[u8; INTERRUPT_DATA_MAX], Error> {
+    pub fn interrupt_data(
+        &mut self,
+        id: u8,
+        dci: u8,
+        length: usize,
+    ) -> Result<[u8; INTERRUPT_DATA_MAX], Error> {
         let slot = self.slot(id)?;
         let mut bytes = [0u8; INTERRUPT_DATA_MAX];
         // SAFETY: the endpoint's 32-byte buffer in the data page, which the
@@ -737,7 +757,8 @@ async fn take_from_firmware(name: &str, legacy: u64) {
             .clear_smi_on_pci_command()
             .clear_smi_on_bar();
     });
-    let from = if firmware_owned { "the firmware, which had it" } else { "the firmware (it had not claimed it)" };
+    let from =
+        if firmware_owned { "the firmware, which had it" } else { "the firmware (it had not claimed it)" };
     log::info!("usb: {name}: taken over from {from}; legacy SMIs off");
 }
 
