@@ -87,12 +87,12 @@ impl TransferRing {
     /// Queues `trb` and returns its physical address.
     fn push(&mut self, trb: Trb) -> u64 {
         let start = self.page.physical();
-        let index = self.producer.push(ring(&self.page), start, trb);
+        let index = self.producer.push(ring(&mut self.page), start, trb);
         start + index as u64 * TRB_BYTES
     }
 }
 
-fn ring(page: &DmaPage) -> &mut [Trb] {
+fn ring(page: &mut DmaPage) -> &mut [Trb] {
     // SAFETY: the page is 4 KiB of DMA memory, 256 TRBs, owned by the one
     // ring it was allocated for; only the USB task touches it.
     unsafe { core::slice::from_raw_parts_mut(page.as_ptr() as *mut Trb, RING_TRBS) }
@@ -333,7 +333,7 @@ impl Controller {
     /// events, and tells it how far the ring was read.
     fn drain(&mut self) {
         let mut any = false;
-        while let Some(raw) = self.event_ring.pop(ring(&self.events)) {
+        while let Some(raw) = self.event_ring.pop(ring(&mut self.events)) {
             any = true;
             if let Some(event) = decode(raw) {
                 self.pending.push_back(event);
@@ -390,7 +390,7 @@ impl Controller {
     /// Runs a command and returns the slot its completion names.
     async fn command(&mut self, trb: command::Allowed, what: &'static str) -> Result<u8, Error> {
         let start = self.commands.physical();
-        let index = self.command_ring.push(ring(&self.commands), start, trb.into_raw());
+        let index = self.command_ring.push(ring(&mut self.commands), start, trb.into_raw());
         let address = start + index as u64 * TRB_BYTES;
         self.ring_doorbell(0, 0);
         match self
