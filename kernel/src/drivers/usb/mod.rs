@@ -161,18 +161,22 @@ pub async fn next_keyboard_event() -> KeyboardEvent {
 /// Scroll Lock) to be set; the USB task sends the SET_REPORT.
 pub fn set_leds(keyboard: u32, leds: u8) {
     LED_REQUESTS.push((keyboard, leds));
+    WOKEN.store(true, Ordering::Release);
     WAKER.wake();
 }
 
 /// The USB task's waker, for the interrupt handler and [`set_leds`].
 static WAKER: AtomicWaker = AtomicWaker::new();
-/// An interrupt came since the task last looked.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// An interrupt or an LED request came since the task last looked.
+static WOKEN: AtomicBool = AtomicBool::new(false);
 /// A controller on its legacy line: its interrupter management register
 /// and USBSTS (virtual addresses), which the handler must clear to lower
 /// the level-triggered line.
 static LEGACY_REGISTERS: Once<(u64, u64)> = Once::new();
 static LEGACY_LINE: Once<IrqLine> = Once::new();
+/// Whether any interrupt ever came: a controller whose events arrive while
+/// none does has an interrupt path that does not work.
+static INTERRUPT_SEEN: AtomicBool = AtomicBool::new(false);
 /// The local vector every controller's messages arrive on, claimed once.
 static LOCAL_VECTOR: Once<(LocalVector, u8)> = Once::new();
 
@@ -186,20 +190,25 @@ fn on_interrupt() {
             (usbsts as *mut u32).write_volatile(1 << 3);
         }
     }
-    INTERRUPTED.store(true, Ordering::Release);
+    INTERRUPT_SEEN.store(true, Ordering::Relaxed);
+    WOKEN.store(true, Ordering::Release);
     WAKER.wake();
 }
 
-/// Sleeps until an interrupt, [`set_leds`], or `timeout`.
-async fn wait_for_interrupt(timeout: Duration) {
+/// Sleeps until an interrupt or [`set_leds`] (true), or for `timeout`
+/// (false).
+async fn wait_for_interrupt(timeout: Duration) -> bool {
     let interrupt = poll_fn(|cx| {
-        if INTERRUPTED.swap(false, Ordering::Acquire) {
+        if WOKEN.swap(false, Ordering::Acquire) {
             return Poll::Ready(());
         }
         WAKER.register(cx.waker());
-        if INTERRUPTED.swap(false, Ordering::Acquire) { Poll::Ready(()) } else { Poll::Pending }
+        if WOKEN.swap(false, Ordering::Acquire) { Poll::Ready(()) } else { Poll::Pending }
     });
-    futures_util::future::select(pin!(interrupt), pin!(time::sleep(timeout))).await;
+    matches!(
+        futures_util::future::select(pin!(interrupt), pin!(time::sleep(timeout))).await,
+        futures_util::future::Either::Left(_)
+    )
 }
 
 /// How a controller's events reach the task.
@@ -340,7 +349,18 @@ pub async fn run() {
         while let Some((keyboard, leds)) = LED_REQUESTS.pop() {
             usb.set_keyboard_leds(keyboard, leds).await;
         }
-        wait_for_interrupt(if usb.polling { POLL_INTERVAL } else { IDLE_WITH_INTERRUPTS }).await;
+        let interrupted =
+            wait_for_interrupt(if usb.polling { POLL_INTERVAL } else { IDLE_WITH_INTERRUPTS }).await;
+        if !interrupted
+            && !usb.polling
+            && !INTERRUPT_SEEN.load(Ordering::Relaxed)
+            && usb.controllers.iter_mut().any(Controller::has_events)
+        {
+            log::warn!(
+                "usb: events came but no interrupt did (a line the firmware routed elsewhere?); polling every 10 ms instead"
+            );
+            usb.polling = true;
+        }
     }
 }
 

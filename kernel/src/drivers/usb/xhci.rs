@@ -351,6 +351,12 @@ impl Controller {
         }
     }
 
+    /// Whether the controller has reported something not yet handled.
+    pub fn has_events(&mut self) -> bool {
+        self.drain();
+        !self.pending.is_empty()
+    }
+
     /// The oldest event not yet handled.
     pub fn next_event(&mut self) -> Option<Event> {
         self.drain();
