@@ -309,6 +309,17 @@ struct Device {
     kind: Kind,
 }
 
+/// A device just addressed: its controller, slot, route, place in the
+/// log, and vendor:product.
+#[derive(Clone, Copy)]
+struct NewDevice<'a> {
+    c: usize,
+    slot: u8,
+    route: Route,
+    place: &'a str,
+    ids: &'a str,
+}
+
 struct Usb {
     controllers: Vec<Controller>,
     polling: bool,
@@ -481,12 +492,13 @@ impl Usb {
         let hub = config.interfaces.iter().find(|i| i.class == CLASS_HUB).and_then(|i| i.interrupt_in());
         if let (Some(endpoint), true) = (hub, device.class == CLASS_HUB || hub.is_some()) {
             self.set_configuration(c, slot, config.value).await?;
-            return self.set_up_hub(c, slot, route, place, &ids, endpoint).await;
+            return self.set_up_hub(NewDevice { c, slot, route, place, ids: &ids }, endpoint).await;
         }
         let keyboard = config.interfaces.iter().find(|i| i.is_boot_keyboard());
         if let Some((interface, endpoint)) = keyboard.and_then(|i| Some((i.number, i.interrupt_in()?))) {
             self.set_configuration(c, slot, config.value).await?;
-            return self.set_up_keyboard(c, slot, route, place, &ids, interface, endpoint).await;
+            let new = NewDevice { c, slot, route, place, ids: &ids };
+            return self.set_up_keyboard(new, interface, endpoint).await;
         }
         let classes: Vec<String> = config
             .interfaces
@@ -506,17 +518,13 @@ impl Usb {
         self.controllers[c].control(slot, setup, 0, &[], "SET_CONFIGURATION").await.map(|_| ())
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn set_up_keyboard(
         &mut self,
-        c: usize,
-        slot: u8,
-        route: Route,
-        place: &str,
-        ids: &str,
+        new: NewDevice<'_>,
         interface: u8,
         endpoint: Endpoint,
     ) -> Result<Kind, Error> {
+        let NewDevice { c, slot, route, place, ids } = new;
         let controller = &mut self.controllers[c];
         let class = |request, value| Setup { request_type: 0x21, request, value, index: interface as u16 };
         controller.control(slot, class(HID_SET_PROTOCOL, 0), 0, &[], "SET_PROTOCOL (boot)").await?;
@@ -539,15 +547,8 @@ impl Usb {
         Ok(Kind::Keyboard { id, interface, dci })
     }
 
-    async fn set_up_hub(
-        &mut self,
-        c: usize,
-        slot: u8,
-        route: Route,
-        place: &str,
-        ids: &str,
-        endpoint: Endpoint,
-    ) -> Result<Kind, Error> {
+    async fn set_up_hub(&mut self, new: NewDevice<'_>, endpoint: Endpoint) -> Result<Kind, Error> {
+        let NewDevice { c, slot, route, place, ids } = new;
         let controller = &mut self.controllers[c];
         let setup = Setup {
             request_type: 0xa0,

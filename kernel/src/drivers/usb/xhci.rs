@@ -240,7 +240,9 @@ impl Controller {
         })
     }
 
-    /// Enables the controller's interrupts and sets it running.
+    /// Enables the controller's interrupts, sets it running and powers its
+    /// ports (where the controller switches port power, a reset leaves them
+    /// off).
     pub async fn run(&mut self) -> Result<(), Error> {
         self.regs.operational.usbcmd.update_volatile(|usbcmd| {
             usbcmd.set_interrupter_enable();
@@ -253,12 +255,21 @@ impl Controller {
             }
             time::sleep(Duration::from_millis(1)).await;
         }
+        if self.regs.capability.hccparams1.read_volatile().port_power_control() {
+            for port in 0..self.protocols.len() {
+                self.regs.port_register_set.update_volatile_at(port, |set: &mut PortRegisterSet| {
+                    zero_changes(&mut set.portsc);
+                    set.portsc.set_port_power();
+                });
+            }
+            // USB 2 gives a port 20 ms from power to a stable connection.
+            time::sleep(Duration::from_millis(20)).await;
+        }
         Ok(())
     }
 
-    /// Physical base and virtual base of the registers, and where the
-    /// interrupter's management register and USBSTS are (for a legacy
-    /// interrupt handler, which must clear them).
+    /// Where the interrupter's management register and USBSTS are mapped
+    /// (for a legacy interrupt handler, which must clear them).
     pub fn interrupt_registers(&self) -> (u64, u64) {
         let caplength = self.regs.capability.caplength.read_volatile().get() as u64;
         let rtsoff = self.regs.capability.rtsoff.read_volatile().get() as u64;
