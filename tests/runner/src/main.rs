@@ -260,6 +260,9 @@ fn usb_boots(iso: &Path) -> Vec<Boot> {
             "arguments": {"driver": "usb-kbd", "id": id, "bus": "xhci.0", "port": port}}))
     };
     let device_del = |id: &str| Step::Monitor(json!({"execute": "device_del", "arguments": {"id": id}}));
+    let key = |key: &str| {
+        Step::Monitor(json!({"execute": "send-key", "arguments": {"keys": [{"type": "qcode", "data": key}]}}))
+    };
     vec![
         Boot {
             qemu_args: args(&[
@@ -284,6 +287,19 @@ fn usb_boots(iso: &Path) -> Vec<Boot> {
                     Step::Serial("is neither a keyboard nor a hub; left alone"),
                     Step::Type(Via::Keyboard, "echo Typed behind a HUB"),
                     Step::Serial("\nTyped behind a HUB\n"),
+                    // Held for a second, "a" repeats (the keyboard reports
+                    // only changes: the repeats are the kernel's).
+                    key("e"),
+                    key("c"),
+                    key("h"),
+                    key("o"),
+                    key("spc"),
+                    Step::Monitor(json!({"execute": "send-key",
+                        "arguments": {"keys": [{"type": "qcode", "data": "a"}], "hold-time": 1000}})),
+                    key("ret"),
+                    Step::Serial("\naaaa"),
+                    Step::Type(Via::Serial, "pci"),
+                    Step::Serial("class 0c0330 USB xHCI controller\n    BAR0: mem64 0x"),
                     Step::Type(Via::Keyboard, "seq 200"),
                     Step::Serial("\n200\n"),
                     Step::Keys(&["shift", "pgup"]),
