@@ -248,8 +248,8 @@ fn scripted_boots(iso: &Path) -> Vec<Boot> {
 }
 
 /// USB keyboards on an xHCI, on machines without a PS/2 controller (as many
-/// current PCs): behind a hub, plugged in and out after boot, next to a
-/// device that is no keyboard, scrolling back; under UEFI after OVMF drove
+/// current PCs): behind a hub, plugged in and out after boot, next to
+/// devices that are not keyboards (one on a USB 3 port), scrolling back; under UEFI after OVMF drove
 /// the controller; and beside a PS/2 keyboard. QMP's `send-key` types on
 /// the keyboard QEMU made active last, so each keyboard types once the one
 /// before it is unplugged.
@@ -260,6 +260,7 @@ fn usb_boots(iso: &Path) -> Vec<Boot> {
             "arguments": {"driver": "usb-kbd", "id": id, "bus": "xhci.0", "port": port}}))
     };
     let device_del = |id: &str| Step::Monitor(json!({"execute": "device_del", "arguments": {"id": id}}));
+    let stick = format!("if=none,id=stick,format=raw,snapshot=on,file={}", iso.display());
     let key = |key: &str| {
         Step::Monitor(json!({"execute": "send-key", "arguments": {"keys": [{"type": "qcode", "data": key}]}}))
     };
@@ -276,15 +277,21 @@ fn usb_boots(iso: &Path) -> Vec<Boot> {
                 "usb-kbd,bus=xhci.0,port=1.1,id=k1",
                 "-device",
                 "usb-tablet,bus=xhci.0,port=3",
+                // A USB 3 stick on a USB 3 port (QEMU numbers those first).
+                "-drive",
+                &stick,
+                "-device",
+                "usb-storage,bus=xhci.0,drive=stick,port=4",
             ]),
             ..Boot::new(
                 "usb_keyboards_hub_hotplug",
                 iso,
                 Firmware::Bios,
                 Expect::Script(vec![
+                    Step::Serial("port 4: device 46f4:0001 (class 00, interfaces 08/06/50) is neither"),
                     Step::Serial("with 8 ports"),
                     Step::Serial(": keyboard 1 (0627:0001), boot protocol"),
-                    Step::Serial("is neither a keyboard nor a hub; left alone"),
+                    Step::Serial("interfaces 03/00/00) is neither a keyboard nor a hub; left alone"),
                     Step::Type(Via::Keyboard, "echo Typed behind a HUB"),
                     Step::Serial("\nTyped behind a HUB\n"),
                     // Held for a second, "a" repeats (the keyboard reports
