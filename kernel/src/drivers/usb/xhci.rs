@@ -73,6 +73,16 @@ const SUCCESS: u8 = 1;
 const SHORT_PACKET: u8 = 13;
 const STALL: u8 = 6;
 
+/// A DMA page the controller can reach: a controller without 64-bit
+/// addressing (`wide`) only reaches the first 4 GiB.
+fn dma_page(wide: bool) -> Result<DmaPage, Error> {
+    let page = DmaPage::new().ok_or(Error::NoMemory)?;
+    if !wide && page.physical() >= 1 << 32 {
+        return Err(Error::Controller("reaches only the first 4 GiB, and the free memory is above"));
+    }
+    Ok(page)
+}
+
 /// A transfer ring: one page, with its producer state.
 struct TransferRing {
     page: DmaPage,
@@ -80,8 +90,8 @@ struct TransferRing {
 }
 
 impl TransferRing {
-    fn new() -> Result<Self, Error> {
-        Ok(Self { page: DmaPage::new().ok_or(Error::NoMemory)?, producer: Producer::new() })
+    fn new(wide: bool) -> Result<Self, Error> {
+        Ok(Self { page: dma_page(wide)?, producer: Producer::new() })
     }
 
     /// Queues `trb` and returns its physical address.
@@ -140,6 +150,8 @@ pub struct Controller {
     /// Virtual address of the registers (for the extended capabilities).
     base: u64,
     context_64: bool,
+    /// Whether it reaches memory above 4 GiB (64-bit addressing).
+    wide: bool,
     dcbaa: DmaPage,
     _scratchpads: Vec<DmaPage>,
     commands: DmaPage,
@@ -173,21 +185,22 @@ impl Controller {
             log::info!("usb: {name}: no USB Legacy Support capability: the firmware cannot hold it");
         }
         reset(&mut regs).await?;
+        let wide = regs.capability.hccparams1.read_volatile().addressing_capability();
 
         let slots = regs.capability.hcsparams1.read_volatile().number_of_device_slots();
         regs.operational.config.update_volatile(|config| {
             config.set_max_device_slots_enabled(slots);
         });
-        let dcbaa = DmaPage::new().ok_or(Error::NoMemory)?;
-        let scratchpads = scratchpads(&regs, &dcbaa)?;
+        let dcbaa = dma_page(wide)?;
+        let scratchpads = scratchpads(&regs, &dcbaa, wide)?;
         regs.operational.dcbaap.update_volatile(|pointer| pointer.set(dcbaa.physical()));
-        let commands = DmaPage::new().ok_or(Error::NoMemory)?;
+        let commands = dma_page(wide)?;
         regs.operational.crcr.update_volatile(|crcr| {
             crcr.set_command_ring_pointer(commands.physical());
             crcr.set_ring_cycle_state();
         });
-        let events = DmaPage::new().ok_or(Error::NoMemory)?;
-        let segment_table = DmaPage::new().ok_or(Error::NoMemory)?;
+        let events = dma_page(wide)?;
+        let segment_table = dma_page(wide)?;
         // SAFETY: the table's first entry is the 16 bytes at its start: the
         // segment's address and its size in TRBs.
         unsafe {
@@ -227,6 +240,7 @@ impl Controller {
             regs,
             base,
             context_64,
+            wide,
             dcbaa,
             _scratchpads: scratchpads,
             commands,
@@ -446,16 +460,15 @@ impl Controller {
     /// Enable Slot, then Address Device with endpoint 0 set up: the device
     /// answers at its own address afterwards. Returns the slot.
     pub async fn address_device(&mut self, route: Route) -> Result<u8, Error> {
+        let output = dma_page(self.wide)?;
+        let ep0 = TransferRing::new(self.wide)?;
+        let (input, data) = (dma_page(self.wide)?, dma_page(self.wide)?);
         let id = self.command(command::EnableSlot::new().into(), "Enable Slot").await?;
-        let output = DmaPage::new().ok_or(Error::NoMemory)?;
         // SAFETY: the DCBAA page holds one u64 per slot (at most 255).
         unsafe { (self.dcbaa.as_ptr() as *mut u64).add(id as usize).write_volatile(output.physical()) };
-        let ep0 = TransferRing::new()?;
         let ep0_start = ep0.page.physical();
         let mut rings: [Option<TransferRing>; 32] = Default::default();
         rings[1] = Some(ep0);
-        let input = DmaPage::new().ok_or(Error::NoMemory)?;
-        let data = DmaPage::new().ok_or(Error::NoMemory)?;
         self.slots.push(Slot { id, _output: output, input, rings, data });
         let max_packet = match route.speed {
             LOW_SPEED | FULL_SPEED => 8,
@@ -510,7 +523,7 @@ impl Controller {
         hub_ports: Option<u8>,
     ) -> Result<(), Error> {
         let dci = endpoint.context_index();
-        let transfer_ring = TransferRing::new()?;
+        let transfer_ring = TransferRing::new(self.wide)?;
         let ring_start = transfer_ring.page.physical();
         self.slot(id)?.rings[dci as usize] = Some(transfer_ring);
         let (input, address) = self.input(id)?;
@@ -809,15 +822,15 @@ async fn reset(regs: &mut xhci::Registers<Mmio>) -> Result<(), Error> {
 
 /// The scratchpad buffers the controller asks for, listed in the array
 /// that DCBAA entry 0 points to.
-fn scratchpads(regs: &xhci::Registers<Mmio>, dcbaa: &DmaPage) -> Result<Vec<DmaPage>, Error> {
+fn scratchpads(regs: &xhci::Registers<Mmio>, dcbaa: &DmaPage, wide: bool) -> Result<Vec<DmaPage>, Error> {
     let count = regs.capability.hcsparams2.read_volatile().max_scratchpad_buffers() as usize;
     let mut pages = Vec::new();
     if count == 0 {
         return Ok(pages);
     }
-    let array = DmaPage::new().ok_or(Error::NoMemory)?;
+    let array = dma_page(wide)?;
     for i in 0..count.min(512) {
-        let page = DmaPage::new().ok_or(Error::NoMemory)?;
+        let page = dma_page(wide)?;
         // SAFETY: the array page holds 512 u64 entries.
         unsafe { (array.as_ptr() as *mut u64).add(i).write_volatile(page.physical()) };
         pages.push(page);
