@@ -123,6 +123,11 @@ impl<T> Mailbox<T> {
         let mut queue = self.queue.lock();
         if queue.0.len() < Self::LIMIT {
             queue.0.push_back(item);
+        } else {
+            log::warn!(
+                "usb: a queue between the USB tasks holds {} items; one more was dropped",
+                Self::LIMIT
+            );
         }
         if let Some(waker) = queue.1.take() {
             waker.wake();
@@ -399,7 +404,7 @@ impl Usb {
     async fn handle(&mut self, c: usize, event: Event) {
         match event {
             Event::PortStatusChange { port } => self.root_port_changed(c, port).await,
-            Event::Transfer { slot, endpoint, code, residue, .. } => {
+            Event::Transfer { slot, endpoint, code, residue } => {
                 self.transfer_done(c, slot, endpoint, code, residue).await
             }
             // A command's completion after its wait timed out.

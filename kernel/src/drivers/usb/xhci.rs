@@ -64,7 +64,7 @@ impl Mapper for Mmio {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     Command { trb: u64, code: u8, slot: u8 },
-    Transfer { trb: u64, code: u8, slot: u8, endpoint: u8, residue: u32 },
+    Transfer { code: u8, slot: u8, endpoint: u8, residue: u32 },
     PortStatusChange { port: u8 },
 }
 
@@ -712,7 +712,6 @@ fn decode(raw: Trb) -> Option<Event> {
             slot: c.slot_id(),
         },
         event::Allowed::TransferEvent(t) => Event::Transfer {
-            trb: t.trb_pointer(),
             code: t.completion_code().map_or_else(|code| code, |code| code as u8),
             slot: t.slot_id(),
             endpoint: t.endpoint_id(),
