@@ -129,6 +129,12 @@ pub fn init(physical_base: u64, cpus: &[Cpu], nmis: &[LocalNmi]) -> Result<(), E
     Ok(())
 }
 
+/// Whether [`init`] enabled the local APIC (it takes message-signalled
+/// interrupts then).
+pub fn is_enabled() -> bool {
+    MODE.get().is_some()
+}
+
 /// Whether [`init`] chose x2APIC mode.
 pub fn is_x2apic() -> bool {
     MODE.get() == Some(&Mode::X2Apic)

@@ -16,6 +16,7 @@ pub mod pm_timer;
 pub mod ps2;
 pub mod rtc;
 pub mod uart;
+pub mod usb;
 pub mod vga;
 
 use crate::arch::{self, interrupts};

@@ -1,13 +1,36 @@
 //! PCI configuration space through the PC's configuration mechanism #1 (the
-//! 0xcf8 address and 0xcfc data ports): enough to find a device by its class
-//! and for the firmware's AML to reach the registers it names.
+//! 0xcf8 address and 0xcfc data ports): every function on every bus, its
+//! base address registers (sized by the usual all-ones probe), its
+//! capability list, and MSI / MSI-X set-up for the drivers that want them.
+//! The firmware's AML reaches the registers it names through here too.
 
+use core::fmt;
 use x86_64::instructions::port::Port;
 
 const CONFIG_ADDRESS: u16 = 0xcf8;
 const CONFIG_DATA: u16 = 0xcfc;
 /// Set in CONFIG_ADDRESS to make the next CONFIG_DATA access a config cycle.
 const ENABLE: u32 = 1 << 31;
+
+/// Configuration registers (byte offsets).
+const COMMAND: u8 = 0x04;
+const CLASS: u8 = 0x08;
+const HEADER_TYPE: u8 = 0x0c;
+const BAR0: u8 = 0x10;
+const CAPABILITIES: u8 = 0x34;
+const INTERRUPT_LINE: u8 = 0x3c;
+/// Command register bits.
+const COMMAND_IO: u32 = 1 << 0;
+const COMMAND_MEMORY: u32 = 1 << 1;
+const COMMAND_BUS_MASTER: u32 = 1 << 2;
+const COMMAND_INTX_DISABLE: u32 = 1 << 10;
+/// Status register (the upper half of COMMAND): a capability list exists.
+const STATUS_CAPABILITIES: u32 = 1 << 20;
+/// Capability IDs.
+const CAP_MSI: u8 = 0x05;
+const CAP_MSIX: u8 = 0x11;
+/// Where the local APICs take message-signalled interrupts.
+const MSI_ADDRESS: u32 = 0xfee0_0000;
 
 /// A class and subclass, as in configuration register 0x0b..0x0a.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +44,31 @@ pub const DISPLAY_VGA: Class = Class(0x0300);
 pub struct Device {
     pub vendor: u16,
     pub device: u16,
+}
+
+/// Where a function sits: bus, device (slot) and function number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Address {
+    pub bus: u8,
+    pub slot: u8,
+    pub function: u8,
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{:02x}:{:02x}.{}", self.bus, self.slot, self.function)
+    }
+}
+
+/// One function found on the bus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Function {
+    pub address: Address,
+    pub id: Device,
+    /// Class, subclass and programming interface (0x0c0330: an xHCI).
+    pub class: u32,
+    /// Header type 0 (a device) has six BARs, type 1 (a bridge) two.
+    header_type: u8,
 }
 
 fn config_address(bus: u8, slot: u8, function: u8, offset: u8) -> u32 {
@@ -41,25 +89,378 @@ pub fn read_config(bus: u8, slot: u8, function: u8, offset: u8) -> u32 {
 /// Writes the 32-bit configuration register holding byte `offset`.
 pub fn write_config(bus: u8, slot: u8, function: u8, offset: u8, value: u32) {
     // SAFETY: as for `read_config`; what the write does to the device is the
-    // caller's purpose (the firmware's AML, which describes the device).
+    // caller's purpose (the firmware's AML, or a driver that owns the device).
     unsafe {
         Port::<u32>::new(CONFIG_ADDRESS).write(config_address(bus, slot, function, offset));
         Port::<u32>::new(CONFIG_DATA).write(value);
     }
 }
 
-/// The first device (function 0 of each slot) of `class`.
-pub fn find_class(class: Class) -> Option<Device> {
-    for bus in 0..=255u8 {
-        for slot in 0..32u8 {
-            let id = read_config(bus, slot, 0, 0);
-            if id & 0xffff == 0xffff {
-                continue;
+impl Function {
+    fn probe(address: Address) -> Option<Function> {
+        let Address { bus, slot, function } = address;
+        let id = read_config(bus, slot, function, 0);
+        if id & 0xffff == 0xffff {
+            return None;
+        }
+        Some(Function {
+            address,
+            id: Device { vendor: id as u16, device: (id >> 16) as u16 },
+            class: read_config(bus, slot, function, CLASS) >> 8,
+            header_type: (read_config(bus, slot, function, HEADER_TYPE) >> 16) as u8,
+        })
+    }
+
+    pub fn read(&self, offset: u8) -> u32 {
+        read_config(self.address.bus, self.address.slot, self.address.function, offset)
+    }
+
+    pub fn write(&self, offset: u8, value: u32) {
+        write_config(self.address.bus, self.address.slot, self.address.function, offset, value)
+    }
+
+    /// What the class code says the function is, for listings.
+    pub fn class_name(&self) -> &'static str {
+        class_name(self.class)
+    }
+
+    /// The decoded base address registers, with their sizes. Sizing writes
+    /// all ones to each BAR with the function's decoding switched off, then
+    /// puts everything back.
+    pub fn bars(&self) -> Bars {
+        let count = match self.header_type & 0x7f {
+            0 => 6,
+            1 => 2,
+            _ => 0,
+        };
+        let mut bars = Bars { bars: [None; 6] };
+        let command = self.read(COMMAND);
+        let command = command & 0xffff;
+        self.write(COMMAND, command & !(COMMAND_IO | COMMAND_MEMORY));
+        let mut index = 0;
+        while index < count {
+            let offset = BAR0 + 4 * index as u8;
+            let low = self.read(offset);
+            let size_low = self.size_mask(offset, low);
+            let is_64 = low & 0b111 == 0b100;
+            let (high, size_high) = if is_64 && index + 1 < count {
+                let high = self.read(offset + 4);
+                (high, self.size_mask(offset + 4, high))
+            } else {
+                (0, 0)
+            };
+            bars.bars[index] = decode_bar(low, high, size_low, size_high);
+            index += if is_64 { 2 } else { 1 };
+        }
+        self.write(COMMAND, command);
+        bars
+    }
+
+    fn size_mask(&self, offset: u8, original: u32) -> u32 {
+        self.write(offset, u32::MAX);
+        let mask = self.read(offset);
+        self.write(offset, original);
+        mask
+    }
+
+    /// Lets the function answer memory accesses and master the bus (DMA).
+    pub fn enable_memory_and_dma(&self) {
+        let command = self.read(COMMAND) & 0xffff;
+        self.write(COMMAND, command | COMMAND_MEMORY | COMMAND_BUS_MASTER);
+    }
+
+    /// The legacy interrupt line the firmware assigned (0xff: none).
+    pub fn interrupt_line(&self) -> u8 {
+        self.read(INTERRUPT_LINE) as u8
+    }
+
+    /// The offsets of the capabilities with this ID.
+    fn capability(&self, id: u8) -> Option<u8> {
+        if self.read(COMMAND) & STATUS_CAPABILITIES == 0 {
+            return None;
+        }
+        let mut offset = self.read(CAPABILITIES) as u8 & 0xfc;
+        // A broken list could loop: 48 entries fill the 192 bytes there are.
+        for _ in 0..48 {
+            if offset < 0x40 {
+                return None;
             }
-            if (read_config(bus, slot, 0, 8) >> 16) as u16 == class.0 {
-                return Some(Device { vendor: id as u16, device: (id >> 16) as u16 });
+            let header = self.read(offset);
+            if header as u8 == id {
+                return Some(offset);
             }
+            offset = (header >> 8) as u8 & 0xfc;
+        }
+        None
+    }
+
+    /// Sends the function's first MSI-X vector as `vector` to the local APIC
+    /// `apic_id`, with the table mapped through `map` (physical address,
+    /// length -> virtual address). Legacy interrupts are switched off.
+    pub fn enable_msix(
+        &self,
+        vector: u8,
+        apic_id: u32,
+        map: impl FnOnce(u64, u64) -> Option<u64>,
+    ) -> Result<(), MsiError> {
+        let cap = self.capability(CAP_MSIX).ok_or(MsiError::NotOffered)?;
+        let table = self.read(cap + 4);
+        let bir = (table & 0b111) as usize;
+        let bar = self.bars().get(bir).ok_or(MsiError::NoTableBar(bir))?;
+        let entry = map(bar.address + (table & !0b111) as u64, 16).ok_or(MsiError::Unmapped)?;
+        let (address, data) = message(vector, apic_id)?;
+        // SAFETY: `map` mapped the first 16-byte table entry uncached; its
+        // words are the message address (low, high), data and vector control.
+        unsafe {
+            let entry = entry as *mut u32;
+            entry.write_volatile(address);
+            entry.add(1).write_volatile(0);
+            entry.add(2).write_volatile(data);
+            entry.add(3).write_volatile(0);
+        }
+        let control = self.read(cap);
+        // Enable (bit 31), function mask (bit 30) off.
+        self.write(cap, (control | 1 << 31) & !(1 << 30));
+        self.disable_intx();
+        Ok(())
+    }
+
+    /// Sends the function's MSI as `vector` to the local APIC `apic_id`.
+    pub fn enable_msi(&self, vector: u8, apic_id: u32) -> Result<(), MsiError> {
+        let cap = self.capability(CAP_MSI).ok_or(MsiError::NotOffered)?;
+        let control = self.read(cap) >> 16;
+        let (address, data) = message(vector, apic_id)?;
+        self.write(cap + 4, address);
+        let data_offset = if control & 1 << 7 != 0 {
+            self.write(cap + 8, 0);
+            cap + 12
+        } else {
+            cap + 8
+        };
+        let old = self.read(data_offset);
+        self.write(data_offset, (old & 0xffff_0000) | data);
+        // One message (multiple message enable 0), enabled.
+        let control = (control & !(0b111 << 4)) | 1;
+        self.write(cap, (self.read(cap) & 0xffff) | control << 16);
+        self.disable_intx();
+        Ok(())
+    }
+
+    fn disable_intx(&self) {
+        let command = self.read(COMMAND) & 0xffff;
+        self.write(COMMAND, command | COMMAND_INTX_DISABLE);
+    }
+}
+
+/// The message address and data that deliver `vector` to `apic_id`, fixed
+/// and edge-triggered.
+fn message(vector: u8, apic_id: u32) -> Result<(u32, u32), MsiError> {
+    if apic_id > 0xff {
+        return Err(MsiError::ApicIdTooLarge(apic_id));
+    }
+    Ok((MSI_ADDRESS | apic_id << 12, vector as u32))
+}
+
+/// Why message-signalled interrupts could not be set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MsiError {
+    NotOffered,
+    NoTableBar(usize),
+    Unmapped,
+    ApicIdTooLarge(u32),
+}
+
+impl fmt::Display for MsiError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Self::NotOffered => f.write_str("the device does not offer it"),
+            Self::NoTableBar(bar) => write!(f, "its table is in BAR {bar}, which is not a memory BAR"),
+            Self::Unmapped => f.write_str("its table could not be mapped"),
+            Self::ApicIdTooLarge(id) => write!(f, "local APIC id {id} does not fit a message address"),
         }
     }
-    None
+}
+
+/// A decoded base address register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bar {
+    pub kind: BarKind,
+    pub address: u64,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarKind {
+    Io,
+    Memory32 { prefetchable: bool },
+    Memory64 { prefetchable: bool },
+}
+
+/// A function's BARs by index (a 64-bit BAR takes its index and the next).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bars {
+    bars: [Option<Bar>; 6],
+}
+
+impl Bars {
+    /// The memory BAR at `index`.
+    pub fn get(&self, index: usize) -> Option<Bar> {
+        self.bars.get(index).copied().flatten().filter(|bar| bar.kind != BarKind::Io)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (usize, Bar)> + '_ {
+        self.bars.iter().enumerate().filter_map(|(index, bar)| bar.map(|bar| (index, bar)))
+    }
+}
+
+/// Decodes a BAR from its value (`low`, and `high` for a 64-bit one) and
+/// what it read back after all ones were written (`size_low`, `size_high`).
+/// None when it is unimplemented (reads back zero) or unassigned.
+fn decode_bar(low: u32, high: u32, size_low: u32, size_high: u32) -> Option<Bar> {
+    if low & 1 == 1 {
+        let mask = size_low & !0b11 & 0xffff;
+        if mask == 0 {
+            return None;
+        }
+        let size = (!mask & 0xffff) as u64 + 1;
+        return Some(Bar { kind: BarKind::Io, address: (low & !0b11) as u64, size });
+    }
+    let prefetchable = low & 0b1000 != 0;
+    if (low >> 1) & 0b11 == 0b10 {
+        let mask = (size_high as u64) << 32 | (size_low & !0xf) as u64;
+        if mask == 0 {
+            return None;
+        }
+        let address = (high as u64) << 32 | (low & !0xf) as u64;
+        return Some(Bar {
+            kind: BarKind::Memory64 { prefetchable },
+            address,
+            size: (!mask).wrapping_add(1),
+        });
+    }
+    let mask = size_low & !0xf;
+    if mask == 0 {
+        return None;
+    }
+    let size = (!mask).wrapping_add(1) as u64;
+    Some(Bar { kind: BarKind::Memory32 { prefetchable }, address: (low & !0xf) as u64, size })
+}
+
+/// Every function on every bus: function 0 of each slot, and functions 1 to
+/// 7 of the slots whose header says they are multi-function devices. Needs
+/// no heap.
+pub fn functions() -> impl Iterator<Item = Function> {
+    (0..=255u8).flat_map(|bus| {
+        (0..32u8).flat_map(move |slot| {
+            let first = Function::probe(Address { bus, slot, function: 0 });
+            let multi = first.is_some_and(|f| f.header_type & 0x80 != 0);
+            let others = (1..8u8)
+                .filter(move |_| multi)
+                .filter_map(move |function| Function::probe(Address { bus, slot, function }));
+            first.into_iter().chain(others)
+        })
+    })
+}
+
+/// The first function of `class`.
+pub fn find_class(class: Class) -> Option<Device> {
+    functions().find(|f| (f.class >> 8) as u16 == class.0).map(|f| f.id)
+}
+
+fn class_name(class: u32) -> &'static str {
+    match class >> 8 {
+        0x0100 => "SCSI controller",
+        0x0101 => "IDE controller",
+        0x0106 => "SATA controller",
+        0x0108 => "NVMe controller",
+        0x0200 => "Ethernet controller",
+        0x0300 => "VGA controller",
+        0x0380 => "display controller",
+        0x0403 => "audio device",
+        0x0600 => "host bridge",
+        0x0601 => "ISA bridge",
+        0x0604 => "PCI bridge",
+        0x0c03 => match class & 0xff {
+            0x00 => "USB UHCI controller",
+            0x10 => "USB OHCI controller",
+            0x20 => "USB EHCI controller",
+            0x30 => "USB xHCI controller",
+            _ => "USB controller",
+        },
+        0x0c05 => "SMBus controller",
+        _ => match class >> 16 {
+            0x01 => "storage controller",
+            0x02 => "network controller",
+            0x03 => "display controller",
+            0x04 => "multimedia device",
+            0x06 => "bridge",
+            0x07 => "communication controller",
+            0x08 => "system peripheral",
+            0x0c => "serial bus controller",
+            _ => "device",
+        },
+    }
+}
+
+impl fmt::Display for Bar {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let kind = match self.kind {
+            BarKind::Io => "io",
+            BarKind::Memory32 { prefetchable: false } => "mem32",
+            BarKind::Memory32 { prefetchable: true } => "mem32 prefetchable",
+            BarKind::Memory64 { prefetchable: false } => "mem64",
+            BarKind::Memory64 { prefetchable: true } => "mem64 prefetchable",
+        };
+        write!(f, "{kind} {:#x}, ", self.address)?;
+        match self.size {
+            size if size >= 1 << 20 && size % (1 << 20) == 0 => write!(f, "{} MiB", size >> 20),
+            size if size >= 1 << 10 && size % (1 << 10) == 0 => write!(f, "{} KiB", size >> 10),
+            size => write!(f, "{size} bytes"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_bars_decode_with_their_sizes() {
+        // A 16 KiB 64-bit BAR at 0x1_febf_0000.
+        let bar = decode_bar(0xfebf_0004, 0x1, 0xffff_c004, 0xffff_ffff).unwrap();
+        assert_eq!(
+            bar,
+            Bar { kind: BarKind::Memory64 { prefetchable: false }, address: 0x1_febf_0000, size: 16 << 10 }
+        );
+        // A 16 MiB prefetchable 32-bit BAR.
+        let bar = decode_bar(0xfd00_0008, 0, 0xff00_0008, 0).unwrap();
+        assert_eq!(
+            bar,
+            Bar { kind: BarKind::Memory32 { prefetchable: true }, address: 0xfd00_0000, size: 16 << 20 }
+        );
+        // An 8 GiB 64-bit BAR.
+        let bar = decode_bar(0x0000_000c, 0x8, 0x0000_000c, 0xffff_fffe).unwrap();
+        assert_eq!((bar.address, bar.size), (0x8_0000_0000, 8 << 30));
+    }
+
+    #[test]
+    fn io_and_unimplemented_bars() {
+        let bar = decode_bar(0xc041, 0, 0xffff_ffe1, 0).unwrap();
+        assert_eq!(bar, Bar { kind: BarKind::Io, address: 0xc040, size: 32 });
+        assert_eq!(decode_bar(0, 0, 0, 0), None);
+        assert_eq!(decode_bar(0x4, 0, 0x4, 0), None, "a 64-bit BAR that sizes to nothing");
+    }
+
+    #[test]
+    fn bars_print_kind_address_and_size() {
+        let bar =
+            Bar { kind: BarKind::Memory64 { prefetchable: false }, address: 0xfebf_0000, size: 16 << 10 };
+        assert_eq!(bar.to_string(), "mem64 0xfebf0000, 16 KiB");
+    }
+
+    #[test]
+    fn messages_go_to_the_local_apic() {
+        assert_eq!(message(0xf1, 3), Ok((0xfee0_3000, 0xf1)));
+        assert_eq!(message(0xf1, 256), Err(MsiError::ApicIdTooLarge(256)));
+    }
 }

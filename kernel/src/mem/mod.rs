@@ -1,6 +1,8 @@
-//! Memory management: boot memory, physical frames, page tables and the heap.
+//! Memory management: boot memory, physical frames, page tables, the heap,
+//! and frames for devices' DMA.
 
 pub mod allocator;
+pub mod dma;
 pub mod early;
 pub mod frames;
 pub mod heap;

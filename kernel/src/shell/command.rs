@@ -12,6 +12,7 @@ pub enum Command<'a> {
     Mem,
     BootInfo,
     Acpi,
+    Pci,
     Colors,
     Sleep(Duration),
     Seq(u32),
@@ -40,6 +41,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("mem", "frame and heap statistics"),
     ("bootinfo", "what the bootloader handed over"),
     ("acpi", "what the firmware's ACPI tables describe"),
+    ("pci", "the PCI devices: address, vendor:device, class, BARs"),
     ("colors", "the ANSI colour palette"),
     ("sleep N", "wait N seconds (other tasks keep running)"),
     ("seq N", "print the numbers 1 to N, one a line"),
@@ -69,6 +71,7 @@ pub fn parse(line: &str) -> Command<'_> {
         "mem" => no_arguments(Command::Mem),
         "bootinfo" => no_arguments(Command::BootInfo),
         "acpi" => no_arguments(Command::Acpi),
+        "pci" => no_arguments(Command::Pci),
         "colors" | "colours" => no_arguments(Command::Colors),
         "reboot" => no_arguments(Command::Reboot),
         "poweroff" => no_arguments(Command::Poweroff),
@@ -101,6 +104,7 @@ mod tests {
         assert_eq!(parse("date"), Command::Date);
         assert_eq!(parse("poweroff"), Command::Poweroff);
         assert_eq!(parse("acpi"), Command::Acpi);
+        assert_eq!(parse("pci"), Command::Pci);
     }
 
     #[test]

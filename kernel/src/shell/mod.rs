@@ -98,6 +98,7 @@ async fn run(command: Command<'_>) {
             Some(acpi) => print!("{acpi}"),
             None => println!("no ACPI tables (see the boot log for why)"),
         },
+        Command::Pci => pci(),
         Command::Colors => colors(),
         Command::Sleep(duration) => {
             time::sleep(duration).await;
@@ -167,4 +168,21 @@ fn colors() {
         print!("\x1b[48;5;{i}m  \x1b[0m");
     }
     println!();
+}
+
+/// One line per PCI function, then one per BAR.
+fn pci() {
+    for function in drivers::pci::functions() {
+        println!(
+            "{} {:04x}:{:04x} class {:06x} {}",
+            function.address,
+            function.id.vendor,
+            function.id.device,
+            function.class,
+            function.class_name()
+        );
+        for (index, bar) in function.bars().iter() {
+            println!("    BAR{index}: {bar}");
+        }
+    }
 }

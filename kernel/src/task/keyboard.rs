@@ -44,28 +44,33 @@ pub async fn task(layout: AnyLayout) {
             log::warn!("keyboard: {dropped} scancodes dropped (the queue was full)");
         }
         let Ok(Some(event)) = keyboard.add_byte(scancode) else { continue };
-        let key = match keyboard.process_keyevent(event) {
-            Some(DecodedKey::Unicode(ch)) => Key::from_char(ch),
-            Some(DecodedKey::RawKey(code)) if keyboard.get_modifiers().is_shifted() => match code {
-                KeyCode::PageUp => Some(Key::ShiftPageUp),
-                KeyCode::PageDown => Some(Key::ShiftPageDown),
-                KeyCode::ArrowUp => Some(Key::ShiftUp),
-                KeyCode::ArrowDown => Some(Key::ShiftDown),
-                _ => None,
-            },
-            Some(DecodedKey::RawKey(code)) => match code {
-                KeyCode::ArrowUp => Some(Key::Up),
-                KeyCode::ArrowDown => Some(Key::Down),
-                KeyCode::ArrowLeft => Some(Key::Left),
-                KeyCode::ArrowRight => Some(Key::Right),
-                KeyCode::Home => Some(Key::Home),
-                KeyCode::End => Some(Key::End),
-                _ => None,
-            },
-            None => None,
-        };
+        let key = key_for(keyboard.process_keyevent(event), keyboard.get_modifiers().is_shifted());
         if let Some(key) = key {
             input::KEYS.push(key);
         }
+    }
+}
+
+/// The key a decoded key press stands for; Shift with Page Up/Down or
+/// Up/Down scrolls the console back. Shared with the USB keyboards.
+pub fn key_for(decoded: Option<DecodedKey>, shifted: bool) -> Option<Key> {
+    match decoded? {
+        DecodedKey::Unicode(ch) => Key::from_char(ch),
+        DecodedKey::RawKey(code) if shifted => match code {
+            KeyCode::PageUp => Some(Key::ShiftPageUp),
+            KeyCode::PageDown => Some(Key::ShiftPageDown),
+            KeyCode::ArrowUp => Some(Key::ShiftUp),
+            KeyCode::ArrowDown => Some(Key::ShiftDown),
+            _ => None,
+        },
+        DecodedKey::RawKey(code) => match code {
+            KeyCode::ArrowUp => Some(Key::Up),
+            KeyCode::ArrowDown => Some(Key::Down),
+            KeyCode::ArrowLeft => Some(Key::Left),
+            KeyCode::ArrowRight => Some(Key::Right),
+            KeyCode::Home => Some(Key::Home),
+            KeyCode::End => Some(Key::End),
+            _ => None,
+        },
     }
 }

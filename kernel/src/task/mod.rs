@@ -1,10 +1,11 @@
-//! Tasks: the executor, and the tasks that turn the keyboard's scancodes and
-//! the serial line's bytes into keys.
+//! Tasks: the executor, the USB driver's task, and the tasks that turn the
+//! keyboards' scancodes and reports and the serial line's bytes into keys.
 
 pub mod executor;
 pub mod input;
 pub mod keyboard;
 pub mod serial_input;
+pub mod usb_keyboard;
 
 use crate::boot::BootInfo;
 use executor::{Executor, Task};
@@ -21,6 +22,8 @@ pub fn run(info: &BootInfo, tasks: impl IntoIterator<Item = Task>) -> ! {
     if crate::drivers::uart::present() {
         executor.spawn(Task::new("serial input", serial_input::task()));
     }
+    executor.spawn(Task::new("usb", crate::drivers::usb::run()));
+    executor.spawn(Task::new("usb keyboard", usb_keyboard::task(info.option("keymap").map(Into::into))));
     for task in tasks {
         executor.spawn(task);
     }

@@ -151,6 +151,7 @@ fn main() -> ExitCode {
         Ok(screens) => boots.extend(screens),
         Err(log) => tally.fail("image  screens", &log),
     }
+    boots.extend(usb_boots(&options.iso));
     // Modern and old PCs: interrupt paths, clocks, timers, power.
     match qemu::platform::boots(&options.kernel) {
         Ok(machines) => boots.extend(machines),
@@ -330,6 +331,124 @@ fn screen_boots(kernel: &Path) -> Result<Vec<Boot>, String> {
             )
         },
     ])
+}
+
+/// USB keyboards on an xHCI, on machines without a PS/2 controller (as many
+/// current PCs): behind a hub, plugged in and out after boot, next to
+/// devices that are not keyboards (one on a USB 3 port), scrolling back; under UEFI after OVMF drove
+/// the controller; and beside a PS/2 keyboard. QMP's `send-key` types on
+/// the keyboard QEMU made active last, so each keyboard types once the one
+/// before it is unplugged.
+fn usb_boots(iso: &Path) -> Vec<Boot> {
+    let args = |args: &[&str]| args.iter().map(|arg| arg.to_string()).collect::<Vec<_>>();
+    let device_add = |id: &str, port: &str| {
+        Step::Monitor(json!({"execute": "device_add",
+            "arguments": {"driver": "usb-kbd", "id": id, "bus": "xhci.0", "port": port}}))
+    };
+    let device_del = |id: &str| Step::Monitor(json!({"execute": "device_del", "arguments": {"id": id}}));
+    let stick = format!("if=none,id=stick,format=raw,snapshot=on,file={}", iso.display());
+    let key = |key: &str| {
+        Step::Monitor(json!({"execute": "send-key", "arguments": {"keys": [{"type": "qcode", "data": key}]}}))
+    };
+    vec![
+        Boot {
+            qemu_args: args(&[
+                "-machine",
+                "q35,i8042=off",
+                "-device",
+                "qemu-xhci,id=xhci",
+                "-device",
+                "usb-hub,bus=xhci.0,port=1",
+                "-device",
+                "usb-kbd,bus=xhci.0,port=1.1,id=k1",
+                "-device",
+                "usb-tablet,bus=xhci.0,port=3",
+                // A USB 3 stick on a USB 3 port (QEMU numbers those first).
+                "-drive",
+                &stick,
+                "-device",
+                "usb-storage,bus=xhci.0,drive=stick,port=4",
+            ]),
+            ..Boot::new(
+                "usb_keyboards_hub_hotplug",
+                iso,
+                Firmware::Bios,
+                Expect::Script(vec![
+                    Step::Serial("port 4: device 46f4:0001 (class 00, interfaces 08/06/50) is neither"),
+                    Step::Serial("with 8 ports"),
+                    Step::Serial(": keyboard 1 (0627:0001), boot protocol"),
+                    Step::Serial("interfaces 03/00/00) is neither a keyboard nor a hub; left alone"),
+                    Step::Type(Via::Keyboard, "echo Typed behind a HUB"),
+                    Step::Serial("\nTyped behind a HUB\n"),
+                    // Held for a second, "a" repeats (the keyboard reports
+                    // only changes: the repeats are the kernel's).
+                    key("e"),
+                    key("c"),
+                    key("h"),
+                    key("o"),
+                    key("spc"),
+                    Step::Monitor(json!({"execute": "send-key",
+                        "arguments": {"keys": [{"type": "qcode", "data": "a"}], "hold-time": 1000}})),
+                    key("ret"),
+                    Step::Serial("\naaaa"),
+                    Step::Type(Via::Serial, "pci"),
+                    Step::Serial("class 0c0330 USB xHCI controller\n    BAR0: mem64 0x"),
+                    Step::Type(Via::Keyboard, "seq 200"),
+                    Step::Serial("\n200\n"),
+                    Step::Keys(&["shift", "pgup"]),
+                    Step::Keys(&["shift", "pgup"]),
+                    Step::Keys(&["shift", "pgup"]),
+                    Step::Screen("10 "),
+                    Step::Keys(&["end"]),
+                    Step::Screen("> "),
+                    device_add("k2", "2"),
+                    Step::Serial(": keyboard 2 (0627:0001), boot protocol"),
+                    device_del("k1"),
+                    Step::Serial("keyboard 1 unplugged"),
+                    Step::Type(Via::Keyboard, "echo plugged in after boot"),
+                    Step::Serial("\nplugged in after boot\n"),
+                    device_del("k2"),
+                    Step::Serial("keyboard 2 unplugged"),
+                    Step::Type(Via::Serial, "echo still running"),
+                    Step::Serial("\nstill running\n"),
+                ]),
+            )
+        },
+        Boot {
+            qemu_args: args(&["-machine", "q35,i8042=off", "-device", "qemu-xhci", "-device", "usb-kbd"]),
+            ..Boot::new(
+                "usb_keyboard_uefi",
+                iso,
+                Firmware::Uefi,
+                Expect::Script(vec![
+                    Step::Serial(": keyboard 1 (0627:0001), boot protocol"),
+                    Step::Type(Via::Keyboard, "echo typed after OVMF"),
+                    Step::Serial("\ntyped after OVMF\n"),
+                ]),
+            )
+        },
+        // Caps Lock is each keyboard's own: on for the USB one, so its
+        // "ECHO first" prints FIRST; the PS/2 one, typing once the USB one
+        // is gone, has it off.
+        Boot {
+            qemu_args: args(&["-device", "qemu-xhci,id=xhci", "-device", "usb-kbd,bus=xhci.0,id=k1"]),
+            ..Boot::new(
+                "usb_and_ps2_keyboards",
+                iso,
+                Firmware::Bios,
+                Expect::Script(vec![
+                    Step::Serial(": keyboard 1 (0627:0001), boot protocol"),
+                    Step::Keys(&["caps_lock"]),
+                    Step::Type(Via::Keyboard, "ECHO first"),
+                    Step::Serial("\nFIRST\n"),
+                    device_del("k1"),
+                    Step::Serial("keyboard 1 unplugged"),
+                    Step::Type(Via::Keyboard, "echo second"),
+                    Step::Serial("\nsecond\n"),
+                ]),
+            )
+        },
+    ]
 }
 
 /// The real kernel, up to its shell, on every combination of firmware,
