@@ -253,8 +253,7 @@ pub fn command(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Command,
         .args(["-m", boot.memory, "-accel", &settings.accel, "-nic", "none"])
         .args(["-display", "none", "-monitor", "none", "-no-reboot"])
         .args(["-serial", if boot.serial { "stdio" } else { "none" }])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
-        .args(&boot.qemu_args);
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
     if boot.machine == Machine::Q35 {
         command.args(["-machine", "q35"]);
     }
@@ -268,6 +267,8 @@ pub fn command(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Command,
             .arg("-drive")
             .arg(drive("if=none,id=stick")),
     };
+    // After the medium: a boot's own devices may plug into its controller.
+    command.args(&boot.qemu_args);
     if boot.firmware == Firmware::Uefi {
         fs::copy(&settings.ovmf_vars, vars)
             .map_err(|error| format!("copying {}: {error}", settings.ovmf_vars.display()))?;
