@@ -236,7 +236,8 @@ hdd: kernel
 # Assembles $(HDD) from $(KERNEL_ELF) and $(LIMINE_CONF): a raw disk image
 # with a GPT and one partition, an EFI system partition (FAT32) holding
 # EFI/BOOT/BOOTX64.EFI for UEFI and boot/limine/limine-bios.sys for BIOS,
-# whose boot sector and stage 2 `limine bios-install` writes.
+# whose boot sector and stage 2 `limine bios-install` writes. The kernel goes
+# on it stripped, as on the ISO.
 hdd-image: limine
 	@for tool in sgdisk mformat mmd mcopy; do \
 		command -v $$tool >/dev/null || { \
@@ -249,7 +250,7 @@ hdd-image: limine
 	part="$(HDD).part"; esp="$$part@@1M"; log="$(HDD).log"; \
 	step() { \
 		"$$@" >"$$log" 2>&1 || { \
-			sed 's/^/  | /' "$$log" >&2; rm -f "$$part" "$$log"; \
+			sed 's/^/  | /' "$$log" >&2; rm -f "$$part" "$$part.kernel" "$$log"; \
 			echo "error: building $(HDD) failed at: $$*" >&2; exit 1; }; \
 	}; \
 	mkdir -p "$$(dirname $(HDD))"; rm -f $(HDD) "$$part"; \
@@ -258,7 +259,9 @@ hdd-image: limine
 	step sgdisk --clear --new=1:1M:+$${esp_mib}M --typecode=1:ef00 --change-name=1:"EFI system partition" "$$part"; \
 	step mformat -i "$$esp" -F -T $$((esp_mib * 2048)) -h 64 -s 32 -H 2048 -v EMBER ::; \
 	step mmd -i "$$esp" ::/EFI ::/EFI/BOOT ::/boot ::/boot/limine; \
-	step mcopy -i "$$esp" $(KERNEL_ELF) ::/boot/kernel; \
+	step objcopy --strip-all $(KERNEL_ELF) "$$part.kernel"; \
+	step mcopy -i "$$esp" "$$part.kernel" ::/boot/kernel; \
+	rm -f "$$part.kernel"; \
 	step mcopy -i "$$esp" $(LIMINE_CONF) ::/boot/limine/limine.conf; \
 	step mcopy -i "$$esp" "$$dir/limine-bios.sys" ::/boot/limine/; \
 	step mcopy -i "$$esp" "$$dir/BOOTX64.EFI" ::/EFI/BOOT/; \
