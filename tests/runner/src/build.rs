@@ -126,20 +126,8 @@ fn settings_of(path: &Path) -> Result<Settings, String> {
 
 /// Builds the test kernels under `tests/kernels` and lists their binaries.
 pub fn test_kernels() -> Result<Vec<TestKernel>, String> {
-    let output = Command::new("cargo")
-        .args(["test", "-p", "test-kernels", "--no-run", "--target", KERNEL_TARGET])
-        .args(["--message-format", "json-render-diagnostics"])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|error| format!("could not run cargo: {error}"))?;
-    if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
-    }
     let mut kernels = Vec::new();
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
+    for message in cargo_for_kernels(&["test", "-p", "test-kernels", "--no-run"])? {
         let is_test =
             message["target"]["kind"].as_array().is_some_and(|kinds| kinds.iter().any(|kind| kind == "test"));
         if let (Some(name), Some(elf), Some(source), true) = (
@@ -162,21 +150,29 @@ pub fn test_kernels() -> Result<Vec<TestKernel>, String> {
 /// Builds the boot benchmark's reference kernel (`tests/kernels/boot_reference.rs`)
 /// and returns its binary.
 pub fn boot_reference() -> Result<PathBuf, String> {
+    cargo_for_kernels(&["build", "-p", "test-kernels", "--bin", "boot_reference"])?
+        .into_iter()
+        .find(|message| message["target"]["name"] == "boot_reference")
+        .and_then(|message| message["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| "cargo built no boot_reference binary".into())
+}
+
+/// Runs cargo with `args` for the kernel target and returns the messages it
+/// printed (what it built, and where), or its errors.
+fn cargo_for_kernels(args: &[&str]) -> Result<Vec<serde_json::Value>, String> {
     let output = Command::new("cargo")
-        .args(["build", "-p", "test-kernels", "--bin", "boot_reference", "--target", KERNEL_TARGET])
-        .args(["--message-format", "json-render-diagnostics"])
+        .args(args)
+        .args(["--target", KERNEL_TARGET, "--message-format", "json-render-diagnostics"])
         .stdin(Stdio::null())
         .output()
         .map_err(|error| format!("could not run cargo: {error}"))?;
     if !output.status.success() {
         return Err(String::from_utf8_lossy(&output.stderr).into_owned());
     }
-    String::from_utf8_lossy(&output.stdout)
+    Ok(String::from_utf8_lossy(&output.stdout)
         .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .find(|message| message["target"]["name"] == "boot_reference")
-        .and_then(|message| message["executable"].as_str().map(PathBuf::from))
-        .ok_or_else(|| "cargo built no boot_reference binary".into())
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect())
 }
 
 /// Wraps a kernel into a bootable ISO named `name` with the Makefile's

@@ -627,51 +627,35 @@ fn qcodes(ch: char) -> Option<Vec<String>> {
 /// for the screen by itself) and the console's default colours would draw
 /// it.
 fn check_screen_line(socket: &Path, line: &str, font: Option<Font>) -> Result<String, String> {
-    let png = std::env::temp_dir().join(format!("ember-screen-{}-{}.png", std::process::id(), unique()));
-    let result = (|| {
-        let mut monitor = Qmp::connect(socket)?;
-        monitor.execute(json!({"execute": "screendump", "arguments": {"filename": png, "format": "png"}}))?;
-        let screen =
-            Screen::decode(&fs::read(&png).map_err(|error| format!("reading the screendump: {error}"))?)?;
-        let font = font.unwrap_or_else(|| Font::for_screen(screen.width, screen.height));
-        let rows = screen.height / font.height();
-        match (0..rows).find(|&row| screen.shows(font, row, line)) {
-            Some(row) => Ok(format!(
-                "\"{line}\" on the {}x{} screen (text row {row}, {} px font)",
-                screen.width,
-                screen.height,
-                font.height()
-            )),
-            None => Err(format!(
-                "\"{line}\" is on serial but not drawn on the {}x{} screen",
-                screen.width, screen.height
-            )),
-        }
-    })();
-    let _ = fs::remove_file(&png);
-    result
+    let screen = Screen::dump(socket)?;
+    let font = font.unwrap_or_else(|| Font::for_screen(screen.width, screen.height));
+    let rows = screen.height / font.height();
+    match (0..rows).find(|&row| screen.shows(font, row, line)) {
+        Some(row) => Ok(format!(
+            "\"{line}\" on the {}x{} screen (text row {row}, {} px font)",
+            screen.width,
+            screen.height,
+            font.height()
+        )),
+        None => Err(format!(
+            "\"{line}\" is on serial but not drawn on the {}x{} screen",
+            screen.width, screen.height
+        )),
+    }
 }
 
 /// Reads the screen through QMP and looks for `text` anywhere on it, drawn
 /// in the console's default colours: its text row and column.
 fn find_on_screen(socket: &Path, text: &str) -> Result<Option<(usize, usize)>, String> {
-    let png = std::env::temp_dir().join(format!("ember-screen-{}-{}.png", std::process::id(), unique()));
-    let result = (|| {
-        let mut monitor = Qmp::connect(socket)?;
-        monitor.execute(json!({"execute": "screendump", "arguments": {"filename": png, "format": "png"}}))?;
-        let screen =
-            Screen::decode(&fs::read(&png).map_err(|error| format!("reading the screendump: {error}"))?)?;
-        let font = Font::for_screen(screen.width, screen.height);
-        let (rows, cols) = (screen.height / font.height(), screen.width / font.width());
-        let width = text.chars().count();
-        Ok((0..rows).find_map(|row| {
-            (0..=cols.saturating_sub(width))
-                .find(|&col| screen.shows_at(font, row, col, text))
-                .map(|col| (row, col))
-        }))
-    })();
-    let _ = fs::remove_file(&png);
-    result
+    let screen = Screen::dump(socket)?;
+    let font = Font::for_screen(screen.width, screen.height);
+    let (rows, cols) = (screen.height / font.height(), screen.width / font.width());
+    let width = text.chars().count();
+    Ok((0..rows).find_map(|row| {
+        (0..=cols.saturating_sub(width))
+            .find(|&col| screen.shows_at(font, row, col, text))
+            .map(|col| (row, col))
+    }))
 }
 
 /// A screendump as RGB pixels.
@@ -682,6 +666,19 @@ struct Screen {
 }
 
 impl Screen {
+    /// The screen now, through QMP's `screendump`.
+    fn dump(socket: &Path) -> Result<Self, String> {
+        let png = std::env::temp_dir().join(format!("ember-screen-{}-{}.png", std::process::id(), unique()));
+        let result = (|| {
+            let mut monitor = Qmp::connect(socket)?;
+            monitor
+                .execute(json!({"execute": "screendump", "arguments": {"filename": png, "format": "png"}}))?;
+            Screen::decode(&fs::read(&png).map_err(|error| format!("reading the screendump: {error}"))?)
+        })();
+        let _ = fs::remove_file(&png);
+        result
+    }
+
     fn decode(image: &[u8]) -> Result<Self, String> {
         let mut reader =
             png::Decoder::new(image).read_info().map_err(|error| format!("screendump: {error}"))?;
