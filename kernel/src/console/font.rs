@@ -8,10 +8,19 @@
 //! (small fonts show more text while the cells stay readable), or the
 //! largest on screens wider than that. `font=<size>` on the command line
 //! overrides the choice.
+//!
+//! The glyphs are in the kernel image deflated (the build script packs
+//! them), since the bootloader reads every byte of the image on each boot
+//! and a screen uses one size: [`Font::inflate`] unpacks a size into memory
+//! the caller provides, as [`Glyphs`].
 
 use super::charset;
 use core::fmt;
-use noto_sans_mono_bitmap::{FontWeight, RasterHeight, RasterizedChar, get_raster, get_raster_width};
+
+mod packed {
+    include!(concat!(env!("OUT_DIR"), "/font.rs"));
+}
+use packed::{FONT_CHARS, FONT_SIZES};
 
 /// The most columns a screen gets from the automatic choice, if the font's
 /// largest size allows it: a wider grid means cells too small to read.
@@ -21,9 +30,9 @@ pub const MAX_COLUMNS: usize = 240;
 pub const MAX_CELL_PIXELS: usize =
     Font::ALL[Font::ALL.len() - 1].width() * Font::ALL[Font::ALL.len() - 1].height();
 
-/// One raster height of the font.
+/// One raster height of the font: its index in the packed sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Font(RasterHeight);
+pub struct Font(usize);
 
 /// A `font=` value that names no size of the font.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,12 +82,7 @@ pub fn choose(option: Option<&str>, width: usize, height: usize) -> (Font, Optio
 
 impl Font {
     /// Every size, smallest first.
-    pub const ALL: [Font; 4] = [
-        Font(RasterHeight::Size16),
-        Font(RasterHeight::Size20),
-        Font(RasterHeight::Size24),
-        Font(RasterHeight::Size32),
-    ];
+    pub const ALL: [Font; 4] = [Font(0), Font(1), Font(2), Font(3)];
     /// The 16-pixel font, whose glyphs the VGA text console's font is made of.
     pub const SMALLEST: Font = Font::ALL[0];
 
@@ -105,12 +109,12 @@ impl Font {
 
     /// Cell height in pixels: the font's size.
     pub const fn height(self) -> usize {
-        self.0.val()
+        FONT_SIZES[self.0].1
     }
 
     /// Cell width in pixels (the same in both weights).
     pub const fn width(self) -> usize {
-        get_raster_width(FontWeight::Regular, self.0)
+        FONT_SIZES[self.0].0
     }
 
     /// Columns and rows of text on a `width` x `height` screen.
@@ -123,22 +127,67 @@ impl Font {
         width >= self.width() && height >= self.height()
     }
 
-    /// The glyph for `ch`, or the replacement character's when the font
-    /// lacks it.
-    pub fn glyph(self, ch: char, bold: bool) -> RasterizedChar {
-        let weight = if bold { FontWeight::Bold } else { FontWeight::Regular };
-        get_raster(ch, weight, self.0)
-            .or_else(|| get_raster('\u{fffd}', weight, self.0))
-            .expect("the font has U+FFFD")
+    /// Bytes [`Font::inflate`] needs: every glyph in both weights.
+    pub const fn glyphs_bytes(self) -> usize {
+        2 * FONT_CHARS.len() * self.width() * self.height()
+    }
+
+    /// Unpacks this size's glyphs into `memory` ([`Font::glyphs_bytes`]
+    /// long; a longer one is used in part).
+    pub fn inflate(self, memory: &mut [u8]) -> Glyphs<'_> {
+        let weight_bytes = self.glyphs_bytes() / 2;
+        let memory = &mut memory[..self.glyphs_bytes()];
+        for (packed, unpacked) in FONT_SIZES[self.0].2.iter().zip(memory.chunks_exact_mut(weight_bytes)) {
+            let inflated = miniz_oxide::inflate::decompress_slice_iter_to_slice(
+                unpacked,
+                core::iter::once(*packed),
+                false,
+                true,
+            );
+            assert_eq!(
+                inflated,
+                Ok(weight_bytes),
+                "the build script packed {} glyphs of {self}",
+                FONT_CHARS.len()
+            );
+        }
+        Glyphs { font: self, pixels: memory }
+    }
+}
+
+/// A size's glyphs, unpacked by [`Font::inflate`]: what the console draws.
+pub struct Glyphs<'a> {
+    font: Font,
+    /// The regular weight's glyphs, then the bold weight's, each in the
+    /// order of `FONT_CHARS`.
+    pixels: &'a [u8],
+}
+
+impl Glyphs<'_> {
+    pub fn font(&self) -> Font {
+        self.font
+    }
+
+    /// The glyph for `ch`, one intensity per pixel, row by row, or the
+    /// replacement character's when the font lacks it.
+    pub fn glyph(&self, ch: char, bold: bool) -> &[u8] {
+        let index = FONT_CHARS
+            .binary_search(&ch)
+            .or_else(|_| FONT_CHARS.binary_search(&'\u{fffd}'))
+            .expect("the font has U+FFFD");
+        let cell = self.font.width() * self.font.height();
+        let start = (usize::from(bold) * FONT_CHARS.len() + index) * cell;
+        &self.pixels[start..start + cell]
     }
 
     /// The ink of a cell showing `ch`, one intensity per pixel, row by row:
     /// the font's glyph or, for the line-drawing characters the font lacks,
     /// drawn lines.
-    pub fn ink(self, ch: char, bold: bool) -> Ink {
-        let mut ink = Ink { alpha: [0; MAX_CELL_PIXELS], len: self.width() * self.height() };
-        if !charset::draw(ch, self.width(), &mut ink.alpha[..ink.len]) {
-            ink.alpha[..ink.len].copy_from_slice(self.glyph(ch, bold).pixels());
+    pub fn ink(&self, ch: char, bold: bool) -> Ink {
+        let font = self.font;
+        let mut ink = Ink { alpha: [0; MAX_CELL_PIXELS], len: font.width() * font.height() };
+        if !charset::draw(ch, font.width(), &mut ink.alpha[..ink.len]) {
+            ink.alpha[..ink.len].copy_from_slice(self.glyph(ch, bold));
         }
         ink
     }
@@ -212,15 +261,25 @@ mod tests {
     }
 
     #[test]
-    fn both_weights_share_the_cell_and_the_ink_fills_it() {
-        for font in Font::ALL {
-            for bold in [false, true] {
-                let glyph = font.glyph('W', bold);
-                assert_eq!((glyph.width(), glyph.height()), (font.width(), font.height()));
-                assert_eq!(font.ink('W', bold).pixels(), glyph.pixels());
-                assert_eq!(font.ink('─', bold).pixels().len(), font.width() * font.height());
+    fn the_packed_glyphs_are_the_fonts_exactly() {
+        use noto_sans_mono_bitmap::{FontWeight, RasterHeight, get_raster};
+        let heights =
+            [RasterHeight::Size16, RasterHeight::Size20, RasterHeight::Size24, RasterHeight::Size32];
+        for (font, height) in Font::ALL.into_iter().zip(heights) {
+            let mut memory = vec![0; font.glyphs_bytes()];
+            let glyphs = font.inflate(&mut memory);
+            for (bold, weight) in [(false, FontWeight::Regular), (true, FontWeight::Bold)] {
+                for ch in (0..=0x10ffff).filter_map(char::from_u32) {
+                    let expected =
+                        get_raster(ch, weight, height).or_else(|| get_raster('\u{fffd}', weight, height));
+                    let expected = expected.expect("the font has U+FFFD");
+                    assert_eq!((expected.width(), expected.height()), (font.width(), font.height()));
+                    assert_eq!(glyphs.glyph(ch, bold), expected.pixels(), "{font} {ch:?} bold {bold}");
+                }
+                assert_eq!(glyphs.ink('W', bold).pixels(), glyphs.glyph('W', bold));
+                assert_eq!(glyphs.ink('─', bold).pixels().len(), font.width() * font.height());
             }
-            assert_eq!(font.glyph('\u{4e2d}', false).pixels(), font.glyph('\u{fffd}', false).pixels());
+            assert_ne!(glyphs.glyph('W', false), glyphs.glyph('W', true));
         }
     }
 }
