@@ -28,9 +28,8 @@ fn main() {
     writeln!(source, "/// Every character the font draws, ascending: a glyph's index in a packed weight.")
         .unwrap();
     writeln!(source, "pub const FONT_CHARS: [char; {}] = {chars:?};", chars.len()).unwrap();
-    writeln!(source, "/// Each size's cell width and height, and its packed weights (regular, bold).")
-        .unwrap();
-    writeln!(source, "pub const FONT_SIZES: [(usize, usize, [&[u8]; 2]); {}] = [", SIZES.len()).unwrap();
+    let mut cells = Vec::new();
+    let mut packed = Vec::new();
     for size in SIZES {
         let width = get_raster_width(FontWeight::Regular, size);
         let mut weights = Vec::new();
@@ -47,8 +46,15 @@ fn main() {
                 .expect("writing the packed font");
             weights.push(format!("include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{file}\"))"));
         }
-        writeln!(source, "    ({width}, {}, [{}]),", size.val(), weights.join(", ")).unwrap();
+        cells.push(format!("({width}, {})", size.val()));
+        packed.push(format!("[{}]", weights.join(", ")));
     }
-    writeln!(source, "];").unwrap();
+    writeln!(source, "/// Each size's cell width and height.").unwrap();
+    writeln!(source, "pub const FONT_CELLS: [(usize, usize); {}] = [{}];", SIZES.len(), cells.join(", "))
+        .unwrap();
+    // A static, not a const: each use of a const would link its own copy.
+    writeln!(source, "/// Each size's weights (regular, bold), packed.").unwrap();
+    writeln!(source, "pub static FONT_PACKED: [[&[u8]; 2]; {}] = [{}];", SIZES.len(), packed.join(", "))
+        .unwrap();
     std::fs::write(Path::new(&out).join("font.rs"), source).expect("writing the font table");
 }

@@ -20,7 +20,7 @@ use core::fmt;
 mod packed {
     include!(concat!(env!("OUT_DIR"), "/font.rs"));
 }
-use packed::{FONT_CHARS, FONT_SIZES};
+use packed::{FONT_CELLS, FONT_CHARS, FONT_PACKED};
 
 /// The most columns a screen gets from the automatic choice, if the font's
 /// largest size allows it: a wider grid means cells too small to read.
@@ -109,12 +109,12 @@ impl Font {
 
     /// Cell height in pixels: the font's size.
     pub const fn height(self) -> usize {
-        FONT_SIZES[self.0].1
+        FONT_CELLS[self.0].1
     }
 
     /// Cell width in pixels (the same in both weights).
     pub const fn width(self) -> usize {
-        FONT_SIZES[self.0].0
+        FONT_CELLS[self.0].0
     }
 
     /// Columns and rows of text on a `width` x `height` screen.
@@ -137,7 +137,7 @@ impl Font {
     pub fn inflate(self, memory: &mut [u8]) -> Glyphs<'_> {
         let weight_bytes = self.glyphs_bytes() / 2;
         let memory = &mut memory[..self.glyphs_bytes()];
-        for (packed, unpacked) in FONT_SIZES[self.0].2.iter().zip(memory.chunks_exact_mut(weight_bytes)) {
+        for (packed, unpacked) in FONT_PACKED[self.0].iter().zip(memory.chunks_exact_mut(weight_bytes)) {
             let inflated = miniz_oxide::inflate::decompress_slice_iter_to_slice(
                 unpacked,
                 core::iter::once(*packed),
