@@ -424,6 +424,8 @@ impl<'a> Renderer<'a> {
         const W20: usize = Font::ALL[1].width();
         const W24: usize = Font::ALL[2].width();
         const W32: usize = Font::ALL[3].width();
+        const W40: usize = Font::ALL[4].width();
+        const W48: usize = Font::ALL[5].width();
         macro_rules! dispatch {
             ($($width:ident),*) => {
                 match (self.font.width(), self.format.bytes_per_pixel) {
@@ -432,11 +434,13 @@ impl<'a> Renderer<'a> {
                         ($width, 3) => self.copy_cells::<{ $width * 3 }>(row, cells),
                         ($width, 2) => self.copy_cells::<{ $width * 2 }>(row, cells),
                     )*
-                    _ => unreachable!("fonts are {W16}, {W20}, {W24} or {W32} pixels wide, pixels 2 to 4 bytes"),
+                    _ => unreachable!(
+                        "fonts are {W16}, {W20}, {W24}, {W32}, {W40} or {W48} pixels wide, pixels 2 to 4 bytes"
+                    ),
                 }
             };
         }
-        dispatch!(W16, W20, W24, W32)
+        dispatch!(W16, W20, W24, W32, W40, W48)
     }
 
     /// Copies rendered cells `(column, cache slot)` of text row `row` from the
