@@ -119,6 +119,7 @@ macro_rules! test_kernel {
 /// Checks the screen console's text grid and the real framebuffer.
 pub mod screen {
     use alloc::string::String;
+    use alloc::vec;
     use kernel::boot;
     use kernel::console::{
         self,
@@ -160,11 +161,13 @@ pub mod screen {
         let bpp = format.bytes_per_pixel();
         let font = console::framebuffer_font().expect("a framebuffer console");
         let (width, height) = (font.width(), font.height());
+        let mut memory = vec![0; font.glyphs_bytes()];
+        let glyphs = font.inflate(&mut memory);
         for (col, ch) in (start..).zip(text.chars()) {
-            let glyph = font.glyph(ch, false);
+            let glyph = glyphs.glyph(ch, false);
             for y in 0..height {
                 for x in 0..width {
-                    let expected = format.encode(blend(fg, bg, glyph.pixels()[y * glyph.width() + x]));
+                    let expected = format.encode(blend(fg, bg, glyph[y * width + x]));
                     let offset = (row * height + y) * fb.pitch as usize + (col * width + x) * bpp;
                     let mut actual = [0u8; 4];
                     for (i, byte) in actual.iter_mut().take(bpp).enumerate() {

@@ -1,6 +1,7 @@
 //! The framebuffer console's font: anti-aliased Noto Sans Mono in the four
 //! raster heights `noto-sans-mono-bitmap` has (16, 20, 24 and 32 pixels),
-//! and which of them a screen gets.
+//! the 20 and 24 pixel ones doubled (40 and 48 pixels) for screens the
+//! largest raster leaves with too many columns, and which size a screen gets.
 //!
 //! A fixed size reads badly somewhere: the 16-pixel font gives a 640x480
 //! screen 91 columns but a 3840x2160 one 548 tiny ones. So the size follows
@@ -8,22 +9,35 @@
 //! (small fonts show more text while the cells stay readable), or the
 //! largest on screens wider than that. `font=<size>` on the command line
 //! overrides the choice.
+//!
+//! The glyphs are in the kernel image deflated (the build script packs
+//! them), since the bootloader reads every byte of the image on each boot
+//! and a screen uses one size: [`Font::inflate`] unpacks a size into memory
+//! the caller provides, as [`Glyphs`].
 
 use super::charset;
 use core::fmt;
-use noto_sans_mono_bitmap::{FontWeight, RasterHeight, RasterizedChar, get_raster, get_raster_width};
+
+mod packed {
+    include!(concat!(env!("OUT_DIR"), "/font.rs"));
+}
+use packed::{FONT_CELLS, FONT_CHARS, FONT_PACKED};
 
 /// The most columns a screen gets from the automatic choice, if the font's
 /// largest size allows it: a wider grid means cells too small to read.
 pub const MAX_COLUMNS: usize = 240;
 
-/// Pixels in the largest cell (the 32-pixel font's 14x32).
+/// Pixels in the largest cell (the 48-pixel font's 22x48).
 pub const MAX_CELL_PIXELS: usize =
     Font::ALL[Font::ALL.len() - 1].width() * Font::ALL[Font::ALL.len() - 1].height();
 
-/// One raster height of the font.
+/// Each size, smallest first: the packed raster it is drawn from (an index
+/// in `FONT_CELLS`) and how many times larger than that raster it is drawn.
+const SIZES: [(usize, usize); 6] = [(0, 1), (1, 1), (2, 1), (3, 1), (1, 2), (2, 2)];
+
+/// One size of the font: its index in `SIZES`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Font(RasterHeight);
+pub struct Font(usize);
 
 /// A `font=` value that names no size of the font.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +45,7 @@ pub struct UnknownSize<'a>(pub &'a str);
 
 impl fmt::Display for UnknownSize<'_> {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "font={} is not a size of the font (16, 20, 24 or 32 pixels)", self.0)
+        write!(f, "font={} is not a size of the font (16, 20, 24, 32, 40 or 48 pixels)", self.0)
     }
 }
 
@@ -73,12 +87,7 @@ pub fn choose(option: Option<&str>, width: usize, height: usize) -> (Font, Optio
 
 impl Font {
     /// Every size, smallest first.
-    pub const ALL: [Font; 4] = [
-        Font(RasterHeight::Size16),
-        Font(RasterHeight::Size20),
-        Font(RasterHeight::Size24),
-        Font(RasterHeight::Size32),
-    ];
+    pub const ALL: [Font; 6] = [Font(0), Font(1), Font(2), Font(3), Font(4), Font(5)];
     /// The 16-pixel font, whose glyphs the VGA text console's font is made of.
     pub const SMALLEST: Font = Font::ALL[0];
 
@@ -105,12 +114,14 @@ impl Font {
 
     /// Cell height in pixels: the font's size.
     pub const fn height(self) -> usize {
-        self.0.val()
+        let (raster, scale) = SIZES[self.0];
+        FONT_CELLS[raster].1 * scale
     }
 
     /// Cell width in pixels (the same in both weights).
     pub const fn width(self) -> usize {
-        get_raster_width(FontWeight::Regular, self.0)
+        let (raster, scale) = SIZES[self.0];
+        FONT_CELLS[raster].0 * scale
     }
 
     /// Columns and rows of text on a `width` x `height` screen.
@@ -123,22 +134,87 @@ impl Font {
         width >= self.width() && height >= self.height()
     }
 
-    /// The glyph for `ch`, or the replacement character's when the font
-    /// lacks it.
-    pub fn glyph(self, ch: char, bold: bool) -> RasterizedChar {
-        let weight = if bold { FontWeight::Bold } else { FontWeight::Regular };
-        get_raster(ch, weight, self.0)
-            .or_else(|| get_raster('\u{fffd}', weight, self.0))
-            .expect("the font has U+FFFD")
+    /// Bytes [`Font::inflate`] needs: every glyph in both weights.
+    pub const fn glyphs_bytes(self) -> usize {
+        2 * FONT_CHARS.len() * self.width() * self.height()
+    }
+
+    /// Unpacks this size's glyphs into `memory` ([`Font::glyphs_bytes`]
+    /// long; a longer one is used in part).
+    pub fn inflate(self, memory: &mut [u8]) -> Glyphs<'_> {
+        let (raster, scale) = SIZES[self.0];
+        let (raster_width, raster_height) = FONT_CELLS[raster];
+        let raster_cell = raster_width * raster_height;
+        let memory = &mut memory[..self.glyphs_bytes()];
+        // The raster's glyphs go at the end, where scaling each one up from
+        // the start never overwrites one not yet read.
+        let raster_bytes = 2 * FONT_CHARS.len() * raster_cell;
+        let packed_at = memory.len() - raster_bytes;
+        let unpacked = &mut memory[packed_at..];
+        for (packed, weight) in FONT_PACKED[raster].iter().zip(unpacked.chunks_exact_mut(raster_bytes / 2)) {
+            let inflated = miniz_oxide::inflate::decompress_slice_iter_to_slice(
+                weight,
+                core::iter::once(*packed),
+                false,
+                true,
+            );
+            assert_eq!(
+                inflated,
+                Ok(raster_bytes / 2),
+                "the build script packed {} glyphs of {raster_width}x{raster_height}",
+                FONT_CHARS.len()
+            );
+        }
+        if scale > 1 {
+            let cell = self.width() * self.height();
+            let mut glyph = [0u8; MAX_CELL_PIXELS];
+            for index in 0..2 * FONT_CHARS.len() {
+                let from = packed_at + index * raster_cell;
+                glyph[..raster_cell].copy_from_slice(&memory[from..from + raster_cell]);
+                let scaled = &mut memory[index * cell..(index + 1) * cell];
+                for (i, pixel) in scaled.iter_mut().enumerate() {
+                    let (x, y) = (i % self.width() / scale, i / self.width() / scale);
+                    *pixel = glyph[y * raster_width + x];
+                }
+            }
+        }
+        Glyphs { font: self, pixels: memory }
+    }
+}
+
+/// A size's glyphs, unpacked by [`Font::inflate`]: what the console draws.
+pub struct Glyphs<'a> {
+    font: Font,
+    /// The regular weight's glyphs, then the bold weight's, each in the
+    /// order of `FONT_CHARS`.
+    pixels: &'a [u8],
+}
+
+impl Glyphs<'_> {
+    pub fn font(&self) -> Font {
+        self.font
+    }
+
+    /// The glyph for `ch`, one intensity per pixel, row by row, or the
+    /// replacement character's when the font lacks it.
+    pub fn glyph(&self, ch: char, bold: bool) -> &[u8] {
+        let index = FONT_CHARS
+            .binary_search(&ch)
+            .or_else(|_| FONT_CHARS.binary_search(&'\u{fffd}'))
+            .expect("the font has U+FFFD");
+        let cell = self.font.width() * self.font.height();
+        let start = (usize::from(bold) * FONT_CHARS.len() + index) * cell;
+        &self.pixels[start..start + cell]
     }
 
     /// The ink of a cell showing `ch`, one intensity per pixel, row by row:
     /// the font's glyph or, for the line-drawing characters the font lacks,
     /// drawn lines.
-    pub fn ink(self, ch: char, bold: bool) -> Ink {
-        let mut ink = Ink { alpha: [0; MAX_CELL_PIXELS], len: self.width() * self.height() };
-        if !charset::draw(ch, self.width(), &mut ink.alpha[..ink.len]) {
-            ink.alpha[..ink.len].copy_from_slice(self.glyph(ch, bold).pixels());
+    pub fn ink(&self, ch: char, bold: bool) -> Ink {
+        let font = self.font;
+        let mut ink = Ink { alpha: [0; MAX_CELL_PIXELS], len: font.width() * font.height() };
+        if !charset::draw(ch, font.width(), &mut ink.alpha[..ink.len]) {
+            ink.alpha[..ink.len].copy_from_slice(self.glyph(ch, bold));
         }
         ink
     }
@@ -170,7 +246,9 @@ mod tests {
     fn sizes_parse_and_nonsense_is_refused() {
         assert_eq!(Font::parse("20"), Ok(Font::ALL[1]));
         assert_eq!(Font::parse("32px"), Ok(Font::ALL[3]));
-        for bad in ["", "17", "0", "-16", "big", "99999999999999999999999", "16.0"] {
+        assert_eq!(Font::parse("40"), Ok(Font::ALL[4]));
+        assert_eq!(Font::parse("48px"), Ok(Font::ALL[5]));
+        for bad in ["", "17", "0", "-16", "64", "big", "99999999999999999999999", "16.0"] {
             assert_eq!(Font::parse(bad), Err(UnknownSize(bad)), "{bad:?}");
         }
     }
@@ -186,8 +264,10 @@ mod tests {
         assert_eq!(grid(1280, 800), (16, (182, 50)));
         assert_eq!(grid(1920, 1080), (20, (213, 54)));
         assert_eq!(grid(2560, 1440), (24, (232, 60)));
+        assert_eq!(grid(3840, 2160), (40, (213, 54)));
+        assert_eq!(grid(5120, 2880), (48, (232, 60)));
         // Wider than the largest size keeps within the limit: its largest.
-        assert_eq!(grid(3840, 2160), (32, (274, 67)));
+        assert_eq!(grid(7680, 4320), (48, (349, 90)));
         // A short screen gets the largest size that fits in its height.
         assert_eq!(grid(3840, 30), (24, (349, 1)));
         // Tiny screens get the smallest, which may not even fit.
@@ -196,31 +276,54 @@ mod tests {
 
     #[test]
     fn the_option_wins_unless_it_is_nonsense_or_too_large() {
-        let [f16, f20, _, f32] = Font::ALL;
+        let [f16, f20, _, f32, f40, f48] = Font::ALL;
         assert_eq!(choose(None, 640, 480), (f16, None));
         assert_eq!(choose(Some("20"), 640, 480), (f20, None));
+        assert_eq!(choose(Some("48"), 640, 480), (f48, None));
         assert_eq!(choose(Some("32"), 3840, 2160), (f32, None));
         assert_eq!(choose(Some("16"), 3840, 2160), (f16, None));
-        assert_eq!(choose(Some("huge"), 3840, 2160), (f32, Some(Refused::Unknown(UnknownSize("huge")))));
+        assert_eq!(choose(Some("huge"), 3840, 2160), (f40, Some(Refused::Unknown(UnknownSize("huge")))));
         let (font, refused) = choose(Some("32"), 20, 20);
         assert_eq!((font, &refused), (f16, &Some(Refused::TooLarge { font: f32, width: 20, height: 20 })));
         assert_eq!(refused.unwrap().to_string(), "font=32 does not fit on a 20x20 screen");
         assert_eq!(
-            choose(Some("40"), 640, 480).1.unwrap().to_string(),
-            "font=40 is not a size of the font (16, 20, 24 or 32 pixels)"
+            choose(Some("64"), 640, 480).1.unwrap().to_string(),
+            "font=64 is not a size of the font (16, 20, 24, 32, 40 or 48 pixels)"
         );
     }
 
     #[test]
-    fn both_weights_share_the_cell_and_the_ink_fills_it() {
+    fn the_packed_glyphs_are_the_fonts_exactly() {
+        use noto_sans_mono_bitmap::{FontWeight, RasterHeight, get_raster};
+        let heights =
+            [RasterHeight::Size16, RasterHeight::Size20, RasterHeight::Size24, RasterHeight::Size32];
         for font in Font::ALL {
-            for bold in [false, true] {
-                let glyph = font.glyph('W', bold);
-                assert_eq!((glyph.width(), glyph.height()), (font.width(), font.height()));
-                assert_eq!(font.ink('W', bold).pixels(), glyph.pixels());
-                assert_eq!(font.ink('─', bold).pixels().len(), font.width() * font.height());
+            let (raster, scale) = SIZES[font.0];
+            let height = heights[raster];
+            let mut memory = vec![0; font.glyphs_bytes()];
+            let glyphs = font.inflate(&mut memory);
+            for (bold, weight) in [(false, FontWeight::Regular), (true, FontWeight::Bold)] {
+                // Every character the font has, and some it lacks.
+                for ch in FONT_CHARS.into_iter().chain(['\0', '\u{7f}', '\u{4e2d}', '\u{1f600}']) {
+                    let expected =
+                        get_raster(ch, weight, height).or_else(|| get_raster('\u{fffd}', weight, height));
+                    let expected = expected.expect("the font has U+FFFD");
+                    assert_eq!(
+                        (expected.width() * scale, expected.height() * scale),
+                        (font.width(), font.height())
+                    );
+                    // Each raster pixel becomes a scale x scale square.
+                    let glyph = glyphs.glyph(ch, bold);
+                    for (i, &alpha) in glyph.iter().enumerate() {
+                        let (x, y) = (i % font.width(), i / font.width());
+                        let raster_alpha = expected.pixel(x / scale, y / scale);
+                        assert_eq!(Some(alpha), raster_alpha, "{font} {ch:?} bold {bold} ({x},{y})");
+                    }
+                }
+                assert_eq!(glyphs.ink('W', bold).pixels(), glyphs.glyph('W', bold));
+                assert_eq!(glyphs.ink('─', bold).pixels().len(), font.width() * font.height());
             }
-            assert_eq!(font.glyph('\u{4e2d}', false).pixels(), font.glyph('\u{fffd}', false).pixels());
+            assert_ne!(glyphs.glyph('W', false), glyphs.glyph('W', true));
         }
     }
 }

@@ -16,7 +16,7 @@
 //! zero or writes outside the screen.
 
 use super::color::Rgb;
-use super::font::Font;
+use super::font::{Font, Glyphs};
 use super::grid::{Cell, Grid, Span};
 use crate::boot::ColorMask;
 use core::fmt;
@@ -220,6 +220,8 @@ const UNKNOWN: Cell = Cell { ch: '\0', fg: Rgb::new(1, 2, 3), bg: Rgb::new(3, 2,
 pub struct Renderer<'a> {
     format: PixelFormat,
     font: Font,
+    /// The font's glyphs, which cache misses render from.
+    ink: Glyphs<'a>,
     height: usize,
     /// Bytes of one pixel row in the back buffer.
     stride: usize,
@@ -255,10 +257,11 @@ impl<'a> Renderer<'a> {
     }
 
     /// A renderer drawing `mode`'s screen, `screen` (at least
-    /// [`Mode::bytes`] long), in `font`, which must fit on it
+    /// [`Mode::bytes`] long), in the font of `ink`, which must fit on it
     /// ([`Font::fits`]); `memory` must be as large as [`Renderer::needs`]
     /// says.
-    pub fn new(mode: Mode, font: Font, memory: Memory<'a>, screen: &'a mut [u8]) -> Self {
+    pub fn new(mode: Mode, ink: Glyphs<'a>, memory: Memory<'a>, screen: &'a mut [u8]) -> Self {
+        let font = ink.font();
         let needs = Self::needs(mode, font);
         assert!(font.fits(mode.width, mode.height), "a font larger than the screen");
         assert!(
@@ -285,6 +288,7 @@ impl<'a> Renderer<'a> {
         let mut renderer = Self {
             format: mode.format,
             font,
+            ink,
             height: mode.height,
             stride: mode.width * bpp,
             pitch: mode.pitch,
@@ -420,6 +424,8 @@ impl<'a> Renderer<'a> {
         const W20: usize = Font::ALL[1].width();
         const W24: usize = Font::ALL[2].width();
         const W32: usize = Font::ALL[3].width();
+        const W40: usize = Font::ALL[4].width();
+        const W48: usize = Font::ALL[5].width();
         macro_rules! dispatch {
             ($($width:ident),*) => {
                 match (self.font.width(), self.format.bytes_per_pixel) {
@@ -428,11 +434,13 @@ impl<'a> Renderer<'a> {
                         ($width, 3) => self.copy_cells::<{ $width * 3 }>(row, cells),
                         ($width, 2) => self.copy_cells::<{ $width * 2 }>(row, cells),
                     )*
-                    _ => unreachable!("fonts are {W16}, {W20}, {W24} or {W32} pixels wide, pixels 2 to 4 bytes"),
+                    _ => unreachable!(
+                        "fonts are {W16}, {W20}, {W24}, {W32}, {W40} or {W48} pixels wide, pixels 2 to 4 bytes"
+                    ),
                 }
             };
         }
-        dispatch!(W16, W20, W24, W32)
+        dispatch!(W16, W20, W24, W32, W40, W48)
     }
 
     /// Copies rendered cells `(column, cache slot)` of text row `row` from the
@@ -479,7 +487,7 @@ impl<'a> Renderer<'a> {
         if (self.shades.fg, self.shades.bg) != (cell.fg, cell.bg) {
             self.set_shades(cell.fg, cell.bg);
         }
-        let ink = self.font.ink(cell.ch, cell.bold);
+        let ink = self.ink.ink(cell.ch, cell.bold);
         let target = &mut self.memory.glyphs[slot * self.cell_bytes..(slot + 1) * self.cell_bytes];
         match self.format.bytes_per_pixel {
             4 => shade::<4>(target, ink.pixels(), &self.shades.values),
@@ -615,6 +623,7 @@ pub(crate) mod tests {
         pitch: usize,
         format: PixelFormat,
         font: Font,
+        glyphs: Glyphs<'static>,
     }
 
     impl Front {
@@ -631,16 +640,22 @@ pub(crate) mod tests {
         /// Every pixel of the cell is the glyph's intensity blended as the
         /// font says.
         fn assert_cell(&self, (row, col): (usize, usize), ch: char, fg: Rgb, bg: Rgb) {
-            let (font, glyph) = (self.font, self.font.glyph(ch, false));
+            let font = self.font;
+            let glyph = self.glyphs.glyph(ch, false);
             for y in 0..font.height() {
                 for x in 0..font.width() {
-                    let alpha = glyph.pixels()[y * glyph.width() + x];
+                    let alpha = glyph[y * font.width() + x];
                     let expected = self.format.encode(blend(fg, bg, alpha));
                     let actual = self.pixel(col * font.width() + x, row * font.height() + y);
                     assert_eq!(actual, expected, "cell ({row},{col}) '{ch}' pixel ({x},{y})");
                 }
             }
         }
+    }
+
+    /// `font`'s glyphs, unpacked into leaked memory.
+    pub fn leaked_glyphs(font: Font) -> Glyphs<'static> {
+        font.inflate(Box::leak(vec![0; font.glyphs_bytes()].into_boxed_slice()))
     }
 
     /// Renderer memory from leaked vectors, for tests and benchmarks.
@@ -666,8 +681,8 @@ pub(crate) mod tests {
         let mode = Mode { width, height, pitch, format };
         let front = Box::leak(vec![0u8; mode.bytes()].into_boxed_slice());
         let bytes = front.as_ptr();
-        let renderer = Renderer::new(mode, font, leaked_memory(mode, font), front);
-        (renderer, Front { bytes, pitch, format, font })
+        let renderer = Renderer::new(mode, leaked_glyphs(font), leaked_memory(mode, font), front);
+        (renderer, Front { bytes, pitch, format, font, glyphs: leaked_glyphs(font) })
     }
 
     #[test]
@@ -888,7 +903,7 @@ pub(crate) mod tests {
             let font = Font::for_screen(mode.width, mode.height);
             let (cols, rows) = font.grid(mode.width, mode.height);
             let screen = Box::leak(vec![0u8; mode.bytes()].into_boxed_slice());
-            let mut r = Renderer::new(mode, font, leaked_memory(mode, font), screen);
+            let mut r = Renderer::new(mode, leaked_glyphs(font), leaked_memory(mode, font), screen);
             r.clear(DEFAULT_BG);
             let mut t = Terminal::new(grid(cols, rows));
             t.write(b"text that wraps and scrolls\n\x1b[7mmore\x1b[0m\n\n");

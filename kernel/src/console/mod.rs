@@ -461,13 +461,14 @@ fn build_framebuffer_screen(mode: Mode, font: Font) -> Result<Screen, &'static s
         })
     })()
     .ok_or("out of boot memory for the back buffer and glyph cache")?;
+    let glyphs = early::alloc_slice(font.glyphs_bytes(), 0u8).ok_or("out of boot memory for the font")?;
     let terminal = Terminal::new(grid(cols, rows)?);
     let video = boot::take_framebuffer_memory().ok_or("the framebuffer is already in use")?;
     let screen = mem::map_framebuffer(video).map_err(|error| {
         log::warn!("mapping the framebuffer: {error:?}");
         "its memory cannot be mapped"
     })?;
-    let mut renderer = Renderer::new(mode, font, memory, screen);
+    let mut renderer = Renderer::new(mode, font.inflate(glyphs), memory, screen);
     renderer.clear(color::DEFAULT_BG);
     Ok(Screen::new(terminal, Output::Framebuffer(renderer)))
 }
@@ -479,7 +480,13 @@ fn vga_screen(switch: bool) -> Result<(), &'static str> {
         return Err("no VGA-compatible display adapter on PCI");
     }
     if let Some(device) = adapter {
-        vga::set_text_mode(device, &vga_text::font(), &vga_text::palette());
+        let mark = early::mark();
+        let glyphs = early::alloc_slice(Font::SMALLEST.glyphs_bytes(), 0u8)
+            .ok_or("out of boot memory for the font")?;
+        vga::set_text_mode(device, &vga_text::font(&Font::SMALLEST.inflate(glyphs)), &vga_text::palette());
+        // SAFETY: the glyphs carved since the mark were only read to make
+        // the text mode's font, which the adapter now holds.
+        unsafe { early::release_to(mark) };
     }
     let buffer = vga::TextBuffer::take(adapter.is_some()).ok_or("the text buffer is already in use")?;
     install(Screen::new(Terminal::new(grid(vga::COLS, vga::ROWS)?), Output::VgaText(VgaText::new(buffer))));

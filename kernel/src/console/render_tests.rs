@@ -6,8 +6,8 @@
 //! `FUZZ_ITERS` sets the number of random strings (default 1,000,000); the
 //! seed is fixed, so a failure repeats.
 
-use super::font::Font;
-use super::framebuffer::tests::leaked_memory;
+use super::font::{Font, Glyphs};
+use super::framebuffer::tests::{leaked_glyphs, leaked_memory};
 use super::framebuffer::{Mode, PixelFormat, Renderer, blend};
 use super::grid::{Cell, Grid, tests::grid};
 use super::terminal::Terminal;
@@ -59,7 +59,7 @@ struct Screen {
     front_len: usize,
     pitch: usize,
     format: PixelFormat,
-    font: Font,
+    glyphs: Glyphs<'static>,
     expected: Expected,
 }
 
@@ -81,7 +81,7 @@ impl Screen {
         let mode = Mode { width, height, pitch, format };
         let front = Box::leak(vec![0u8; mode.bytes()].into_boxed_slice());
         let (view, front_len) = (front.as_ptr(), front.len());
-        let renderer = Renderer::new(mode, font, leaked_memory(mode, font), front);
+        let renderer = Renderer::new(mode, leaked_glyphs(font), leaked_memory(mode, font), front);
         Self {
             renderer,
             terminal: Terminal::new(grid(cols, rows)),
@@ -89,7 +89,7 @@ impl Screen {
             front_len,
             pitch,
             format,
-            font,
+            glyphs: leaked_glyphs(font),
             expected: Expected::default(),
         }
     }
@@ -108,14 +108,15 @@ impl Screen {
         // does not write it while this reads (between updates).
         let front = unsafe { std::slice::from_raw_parts(self.front, self.front_len) };
         let grid: &Grid = self.terminal.grid();
-        let (cursor, format, font) = (grid.cursor(), self.format, self.font);
+        let (cursor, format, glyphs) = (grid.cursor(), self.format, &self.glyphs);
+        let font = glyphs.font();
         for row in 0..grid.rows() {
             for col in 0..grid.cols() {
                 let mut cell = grid.cell(row, col);
                 if (row, col) == cursor {
                     (cell.fg, cell.bg) = (cell.bg, cell.fg);
                 }
-                let expected = self.expected.entry(cell).or_insert_with(|| reference(font, cell, format));
+                let expected = self.expected.entry(cell).or_insert_with(|| reference(glyphs, cell, format));
                 let line = font.width() * 4;
                 for y in 0..font.height() {
                     let at = (row * font.height() + y) * self.pitch + col * line;
@@ -132,8 +133,8 @@ impl Screen {
 }
 
 /// The cell's pixels, straight from its ink.
-fn reference(font: Font, cell: Cell, format: PixelFormat) -> Vec<u8> {
-    let ink = font.ink(cell.ch, cell.bold);
+fn reference(glyphs: &Glyphs, cell: Cell, format: PixelFormat) -> Vec<u8> {
+    let ink = glyphs.ink(cell.ch, cell.bold);
     ink.pixels()
         .iter()
         .flat_map(|&alpha| format.encode(blend(cell.fg, cell.bg, alpha)).to_le_bytes())

@@ -10,7 +10,7 @@
 
 use super::charset;
 use super::color::{self, PALETTE};
-use super::font::Font;
+use super::font::Glyphs;
 use super::grid::{Cell, Grid};
 use crate::drivers::vga::{self, TextBuffer};
 
@@ -42,9 +42,10 @@ pub fn entry(cell: Cell) -> u16 {
     (attribute as u16) << 8 | code(cell.ch) as u16
 }
 
-/// The font for [`code`]'s layout, from the framebuffer console's glyphs:
-/// each 7-pixel-wide anti-aliased row becomes the top 7 bits of a byte.
-pub fn font() -> [[u8; 16]; 256] {
+/// The font for [`code`]'s layout, from the framebuffer console's glyphs in
+/// its smallest size, `glyphs`: each 7-pixel-wide anti-aliased row becomes
+/// the top 7 bits of a byte.
+pub fn font(glyphs: &Glyphs) -> [[u8; 16]; 256] {
     const INK: u8 = 96;
     let pack = |pixels: &[u8]| {
         pixels
@@ -70,8 +71,8 @@ pub fn font() -> [[u8; 16]; 256] {
                 continue;
             }
         };
-        let glyph = Font::SMALLEST.glyph(ch, false);
-        for (row, pixels) in bitmap.iter_mut().zip(glyph.pixels().chunks_exact(glyph.width())) {
+        let glyph = glyphs.glyph(ch, false);
+        for (row, pixels) in bitmap.iter_mut().zip(glyph.chunks_exact(glyphs.font().width())) {
             *row = pack(pixels);
         }
     }
@@ -118,6 +119,7 @@ impl VgaText {
 mod tests {
     use super::*;
     use crate::console::color::{DEFAULT_BG, DEFAULT_FG};
+    use crate::console::font::Font;
 
     #[test]
     fn latin1_maps_to_itself_and_the_rest_to_the_replacement() {
@@ -141,7 +143,8 @@ mod tests {
 
     #[test]
     fn font_has_ink_where_the_glyphs_do() {
-        let font = font();
+        let mut memory = vec![0; Font::SMALLEST.glyphs_bytes()];
+        let font = font(&Font::SMALLEST.inflate(&mut memory));
         assert!(font[b'A' as usize].iter().any(|&row| row != 0));
         assert!(font[REPLACEMENT as usize].iter().any(|&row| row != 0));
         assert!(font[b' ' as usize].iter().all(|&row| row == 0));

@@ -283,7 +283,7 @@ fn scripted_boots(iso: &Path) -> Vec<Boot> {
 /// the mode, the font and the grid, and the screen, read back, must show
 /// the shell's text in that font. The small screen asks for a font size
 /// (`font=20`); the 4K one asks for nonsense and must get the automatic
-/// choice (32 px) with a log line saying so.
+/// choice (40 px, the 20 px raster doubled) with a log line saying so.
 fn screen_boots(kernel: &Path) -> Result<Vec<Boot>, String> {
     let conf = fs::read_to_string("limine.conf").map_err(|error| format!("limine.conf: {error}"))?;
     let small = qemu::platform::conf_with_options(
@@ -321,11 +321,11 @@ fn screen_boots(kernel: &Path) -> Result<Vec<Boot>, String> {
                 Firmware::Bios,
                 Expect::Script(vec![
                     Step::Serial(
-                        "font=huge is not a size of the font (16, 20, 24 or 32 pixels); \
-                         using the automatic choice, 32 px (14x32 cells)",
+                        "font=huge is not a size of the font (16, 20, 24, 32, 40 or 48 pixels); \
+                         using the automatic choice, 40 px (18x40 cells)",
                     ),
                     Step::Serial(
-                        "framebuffer 3840x2160, 32 bpp, pitch 15360: font 32 px (14x32 cells), 274x67 characters",
+                        "framebuffer 3840x2160, 32 bpp, pitch 15360: font 40 px (18x40 cells), 213x54 characters",
                     ),
                     Step::Serial(SHELL_READY),
                     Step::Type(Via::Serial, "echo large screen"),

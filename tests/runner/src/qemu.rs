@@ -700,12 +700,14 @@ impl Screen {
     /// Whether `text` is drawn from text row `row`, column `start` on, in
     /// `font` and the default colours.
     fn shows_at(&self, font: Font, row: usize, start: usize, text: &str) -> bool {
+        let mut memory = vec![0; font.glyphs_bytes()];
+        let glyphs = font.inflate(&mut memory);
         (start..).zip(text.chars()).all(|(col, ch)| {
-            let glyph = font.glyph(ch, false);
+            let glyph = glyphs.glyph(ch, false);
             (0..font.height()).all(|y| {
                 (0..font.width()).all(|x| {
                     let (px, py) = (col * font.width() + x, row * font.height() + y);
-                    let expected = blend(DEFAULT_FG, DEFAULT_BG, glyph.pixels()[y * glyph.width() + x]);
+                    let expected = blend(DEFAULT_FG, DEFAULT_BG, glyph[y * font.width() + x]);
                     let at = (py * self.width + px) * 3;
                     px < self.width
                         && self.rgb.get(at..at + 3) == Some(&[expected.r, expected.g, expected.b][..])
@@ -879,11 +881,13 @@ mod tests {
         let font = Font::ALL[0];
         let (width, height) = (10 * font.width(), 2 * font.height());
         let mut rgb = [DEFAULT_BG.r, DEFAULT_BG.g, DEFAULT_BG.b].repeat(width * height);
+        let mut memory = vec![0; font.glyphs_bytes()];
+        let glyphs = font.inflate(&mut memory);
         for (col, ch) in (3..).zip("hi".chars()) {
-            let glyph = font.glyph(ch, false);
+            let glyph = glyphs.glyph(ch, false);
             for y in 0..font.height() {
                 for x in 0..font.width() {
-                    let colour = blend(DEFAULT_FG, DEFAULT_BG, glyph.pixels()[y * glyph.width() + x]);
+                    let colour = blend(DEFAULT_FG, DEFAULT_BG, glyph[y * font.width() + x]);
                     let at = ((font.height() + y) * width + col * font.width() + x) * 3;
                     rgb[at..at + 3].copy_from_slice(&[colour.r, colour.g, colour.b]);
                 }
