@@ -1,8 +1,6 @@
 //! A panic that strikes while the screen console's lock is held (inside the
 //! formatting of a `println!`) is still reported, in red, on the screen.
 
-// runner: firmware=both
-
 #![no_std]
 #![no_main]
 
