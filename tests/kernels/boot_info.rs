@@ -1,5 +1,6 @@
-//! Limine handed over everything the kernel relies on, and it is sane. The
-//! BIOS boot has 64 MiB, the least the kernel is meant for.
+//! Limine handed over everything the kernel relies on, and it is sane, and
+//! the frame allocator hands out exactly the usable memory. The BIOS boot
+//! has 64 MiB, the least the kernel is meant for (`frames` boots 8 GiB).
 
 // runner: firmware=both
 // runner: bios-qemu-args=-m 64M
@@ -86,4 +87,14 @@ fn the_cpu_tables_are_the_kernels_own() {
     for (table, base) in [("GDT", gdt.base.as_u64()), ("IDT", idt.base.as_u64())] {
         assert!(base >= 0xffff_ffff_8000_0000, "the {table} is at {base:#x}, outside the kernel image");
     }
+}
+
+#[test_case]
+fn the_allocator_covers_usable_and_reclaimed_memory_less_boot_memory() {
+    harness::memory::assert_allocator_covers_usable_memory();
+}
+
+#[test_case]
+fn every_usable_frame_is_handed_out_exactly_once() {
+    harness::memory::assert_every_frame_is_handed_out_once();
 }
