@@ -186,6 +186,23 @@ fn main() -> ExitCode {
     if tally.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
+/// 200 numbered lines (`seq 200`, typed `via`), then Shift+PgUp three times
+/// on the keyboard: with the screen's 50 rows, line 10 is in view only
+/// scrolled back; End returns to the bottom and the prompt.
+fn scroll_back(via: Via) -> Vec<Step> {
+    vec![
+        Step::Type(via, "seq 200"),
+        Step::Serial("\n200\n"),
+        Step::Keys(&["shift", "pgup"]),
+        Step::Keys(&["shift", "pgup"]),
+        Step::Keys(&["shift", "pgup"]),
+        Step::Screen("10 "),
+        Step::Keys(&["end"]),
+        Step::Screen("200 "),
+        Step::Screen("> "),
+    ]
+}
+
 /// The picture in the README: the real kernel on BIOS after `help`,
 /// `colors` and `mem`, saved once `mem` has printed its last line.
 fn screenshot_boot(iso: &Path, file: PathBuf) -> Boot {
@@ -255,23 +272,7 @@ fn scripted_boots(iso: &Path) -> Vec<Boot> {
                 Step::Serial("\n\u{fffd}ab\u{fffd}z\n"),
             ],
         ),
-        // 200 numbered lines, then Shift+PgUp three times: with the screen's
-        // 50 rows, line 10 is in view only scrolled back; any key returns.
-        boot(
-            "scrollback",
-            vec![
-                Step::Serial(SHELL_READY),
-                Step::Type(Via::Serial, "seq 200"),
-                Step::Serial("\n200\n"),
-                Step::Keys(&["shift", "pgup"]),
-                Step::Keys(&["shift", "pgup"]),
-                Step::Keys(&["shift", "pgup"]),
-                Step::Screen("10 "),
-                Step::Keys(&["end"]),
-                Step::Screen("200 "),
-                Step::Screen("> "),
-            ],
-        ),
+        boot("scrollback", [Step::Serial(SHELL_READY)].into_iter().chain(scroll_back(Via::Serial)).collect()),
         boot(
             "reboot_resets_the_machine",
             vec![
@@ -383,45 +384,44 @@ fn usb_boots(iso: &Path) -> Vec<Boot> {
                 "usb_keyboards_hub_hotplug",
                 iso,
                 Firmware::Bios,
-                Expect::Script(vec![
-                    Step::Serial("port 4: device 46f4:0001 (class 00, interfaces 08/06/50) is neither"),
-                    Step::Serial("with 8 ports"),
-                    Step::Serial(": keyboard 1 (0627:0001), boot protocol"),
-                    Step::Serial("interfaces 03/00/00) is neither a keyboard nor a hub; left alone"),
-                    Step::Type(Via::Keyboard, "echo Typed behind a HUB"),
-                    Step::Serial("\nTyped behind a HUB\n"),
-                    // Held for a second, "a" repeats (the keyboard reports
-                    // only changes: the repeats are the kernel's).
-                    key("e"),
-                    key("c"),
-                    key("h"),
-                    key("o"),
-                    key("spc"),
-                    Step::Monitor(json!({"execute": "send-key",
+                Expect::Script(
+                    [
+                        Step::Serial("port 4: device 46f4:0001 (class 00, interfaces 08/06/50) is neither"),
+                        Step::Serial("with 8 ports"),
+                        Step::Serial(": keyboard 1 (0627:0001), boot protocol"),
+                        Step::Serial("interfaces 03/00/00) is neither a keyboard nor a hub; left alone"),
+                        Step::Type(Via::Keyboard, "echo Typed behind a HUB"),
+                        Step::Serial("\nTyped behind a HUB\n"),
+                        // Held for a second, "a" repeats (the keyboard reports
+                        // only changes: the repeats are the kernel's).
+                        key("e"),
+                        key("c"),
+                        key("h"),
+                        key("o"),
+                        key("spc"),
+                        Step::Monitor(json!({"execute": "send-key",
                         "arguments": {"keys": [{"type": "qcode", "data": "a"}], "hold-time": 1000}})),
-                    key("ret"),
-                    Step::Serial("\naaaa"),
-                    Step::Type(Via::Serial, "pci"),
-                    Step::Serial("class 0c0330 USB xHCI controller\n    BAR0: mem64 0x"),
-                    Step::Type(Via::Keyboard, "seq 200"),
-                    Step::Serial("\n200\n"),
-                    Step::Keys(&["shift", "pgup"]),
-                    Step::Keys(&["shift", "pgup"]),
-                    Step::Keys(&["shift", "pgup"]),
-                    Step::Screen("10 "),
-                    Step::Keys(&["end"]),
-                    Step::Screen("> "),
-                    device_add("k2", "2"),
-                    Step::Serial(": keyboard 2 (0627:0001), boot protocol"),
-                    device_del("k1"),
-                    Step::Serial("keyboard 1 unplugged"),
-                    Step::Type(Via::Keyboard, "echo plugged in after boot"),
-                    Step::Serial("\nplugged in after boot\n"),
-                    device_del("k2"),
-                    Step::Serial("keyboard 2 unplugged"),
-                    Step::Type(Via::Serial, "echo still running"),
-                    Step::Serial("\nstill running\n"),
-                ]),
+                        key("ret"),
+                        Step::Serial("\naaaa"),
+                        Step::Type(Via::Serial, "pci"),
+                        Step::Serial("class 0c0330 USB xHCI controller\n    BAR0: mem64 0x"),
+                    ]
+                    .into_iter()
+                    .chain(scroll_back(Via::Keyboard))
+                    .chain([
+                        device_add("k2", "2"),
+                        Step::Serial(": keyboard 2 (0627:0001), boot protocol"),
+                        device_del("k1"),
+                        Step::Serial("keyboard 1 unplugged"),
+                        Step::Type(Via::Keyboard, "echo plugged in after boot"),
+                        Step::Serial("\nplugged in after boot\n"),
+                        device_del("k2"),
+                        Step::Serial("keyboard 2 unplugged"),
+                        Step::Type(Via::Serial, "echo still running"),
+                        Step::Serial("\nstill running\n"),
+                    ])
+                    .collect(),
+                ),
             )
         },
         // Booted from the ISO as a USB stick on the same controller, which
