@@ -3,7 +3,7 @@
 //! by the kernel through the higher-half direct map. On x86 the caches are
 //! coherent with bus-master accesses, so ordinary write-back memory does.
 
-use super::{frames, paging};
+use super::frames;
 
 /// One zeroed, page-aligned, physically contiguous 4 KiB frame, returned to
 /// the frame allocator when dropped. The device must have stopped using it
@@ -21,7 +21,7 @@ impl DmaPage {
     /// A zeroed frame; None when physical memory is exhausted.
     pub fn new() -> Option<DmaPage> {
         let physical = frames::allocate()?;
-        let virtual_address = paging::hhdm_offset()? + physical;
+        let virtual_address = crate::boot::info().hhdm_offset + physical;
         // SAFETY: the frame was just handed out, so nothing else uses it,
         // and the HHDM maps it writable.
         unsafe { core::ptr::write_bytes(virtual_address as *mut u8, 0, PAGE_SIZE) };

@@ -47,12 +47,6 @@ pub fn init(hhdm_offset: u64) {
     unsafe { Efer::update(|flags| flags.insert(EferFlags::NO_EXECUTE_ENABLE)) };
 }
 
-/// Where the higher-half direct map starts: physical address `p` is at
-/// virtual `hhdm_offset() + p`. None before [`init`].
-pub fn hhdm_offset() -> Option<u64> {
-    TABLES.lock().as_ref().map(|tables| tables.phys_offset().as_u64())
-}
-
 /// Page-table frames come from the frame allocator, or, before it exists
 /// (the framebuffer is mapped first), from boot memory.
 struct TableFrames;
