@@ -806,7 +806,7 @@ pub(crate) mod tests {
     #[test]
     fn a_scrolled_back_view_shows_the_history_and_no_cursor() {
         let (mut r, front) = renderer(32, 7 * 20, 16 * 2);
-        let cells = Box::leak(vec![Cell::BLANK; 20 * 10].into_boxed_slice());
+        let cells = Box::leak(Box::new_uninit_slice(20 * 10));
         let mut t = Terminal::new(grid(20, 2).with_history(cells));
         t.write(b"one\ntwo\nthree");
         r.update(t.grid_mut());

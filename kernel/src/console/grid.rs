@@ -11,6 +11,7 @@
 
 use super::color::{DEFAULT_BG, DEFAULT_FG, Rgb};
 use unicode_width::UnicodeWidthChar;
+use core::mem::MaybeUninit;
 
 /// One character cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -106,7 +107,9 @@ impl TabStops {
 /// view can be moved back over them: a ring of whole rows in caller-provided
 /// storage, the oldest overwritten first.
 struct History<'a> {
-    cells: &'a mut [Cell],
+    /// Rows are written as they scroll off; only the last `len` pushed are
+    /// read.
+    cells: &'a mut [MaybeUninit<Cell>],
     /// Rows the storage holds.
     capacity: usize,
     /// Rows kept so far (at most `capacity`).
@@ -121,15 +124,19 @@ impl History<'_> {
             return;
         }
         let cols = row.len();
-        self.cells[self.next * cols..(self.next + 1) * cols].copy_from_slice(row);
+        self.cells[self.next * cols..(self.next + 1) * cols].write_copy_of_slice(row);
         self.next = (self.next + 1) % self.capacity;
         self.len = (self.len + 1).min(self.capacity);
     }
 
-    /// The row `back` rows before the screen's first (1 is the newest).
+    /// The row `back` rows before the screen's first (1 is the newest, at
+    /// most `len`).
     fn row(&self, back: usize, cols: usize) -> &[Cell] {
+        assert!((1..=self.len).contains(&back), "history row {back} of {}", self.len);
         let slot = (self.next + self.capacity - back) % self.capacity;
-        &self.cells[slot * cols..(slot + 1) * cols]
+        // SAFETY: the slot is one of the last `len` that `push` wrote, each
+        // a whole row of `cols` cells.
+        unsafe { self.cells[slot * cols..(slot + 1) * cols].assume_init_ref() }
     }
 }
 
@@ -222,7 +229,7 @@ impl<'a> Grid<'a> {
     /// Gives the grid storage for a scrollback of `cells.len() / cols`
     /// rows: what scrolls off the top of the whole primary screen is kept
     /// there, and [`Grid::scroll_view`] shows it again.
-    pub fn with_history(mut self, cells: &'a mut [Cell]) -> Self {
+    pub fn with_history(mut self, cells: &'a mut [MaybeUninit<Cell>]) -> Self {
         let capacity = cells.len() / self.cols;
         self.history = History { cells: &mut cells[..capacity * self.cols], capacity, len: 0, next: 0 };
         self
@@ -986,7 +993,7 @@ pub(crate) mod tests {
     }
 
     fn with_history(cols: usize, rows: usize, lines: usize) -> Grid<'static> {
-        grid(cols, rows).with_history(Box::leak(vec![Cell::BLANK; cols * lines].into_boxed_slice()))
+        grid(cols, rows).with_history(Box::leak(Box::new_uninit_slice(cols * lines)))
     }
 
     fn shown(grid: &Grid, row: usize) -> String {

@@ -343,7 +343,7 @@ fn grid(cols: usize, rows: usize) -> Result<Grid<'static>, &'static str> {
     let mut lines = SCROLLBACK_LINES.load(Ordering::Relaxed);
     while lines > 0 {
         if let Some(history) =
-            lines.checked_mul(cols).and_then(|count| early::alloc_slice(count, Cell::BLANK))
+            lines.checked_mul(cols).and_then(early::alloc_uninit)
         {
             return Ok(grid.with_history(history));
         }
@@ -453,15 +453,15 @@ fn build_framebuffer_screen(mode: Mode, font: Font) -> Result<Screen, &'static s
     let needs = Renderer::needs(mode, font);
     let memory = (|| {
         Some(Memory {
-            back: early::alloc_slice(needs.back, 0u8)?,
+            back: early::alloc_bytes(needs.back)?,
             shown: early::alloc_slice(needs.cells, Cell::BLANK)?,
             dirty: early::alloc_slice(needs.rows, Span::EMPTY)?,
             cached: early::alloc_slice(needs.cache_slots, Cell::BLANK)?,
-            glyphs: early::alloc_slice(needs.glyphs, 0u8)?,
+            glyphs: early::alloc_bytes(needs.glyphs)?,
         })
     })()
     .ok_or("out of boot memory for the back buffer and glyph cache")?;
-    let glyphs = early::alloc_slice(font.glyphs_bytes(), 0u8).ok_or("out of boot memory for the font")?;
+    let glyphs = early::alloc_bytes(font.glyphs_bytes()).ok_or("out of boot memory for the font")?;
     let terminal = Terminal::new(grid(cols, rows)?);
     let video = boot::take_framebuffer_memory().ok_or("the framebuffer is already in use")?;
     let screen = mem::map_framebuffer(video).map_err(|error| {
@@ -481,7 +481,7 @@ fn vga_screen(switch: bool) -> Result<(), &'static str> {
     }
     if let Some(device) = adapter {
         let mark = early::mark();
-        let glyphs = early::alloc_slice(Font::SMALLEST.glyphs_bytes(), 0u8)
+        let glyphs = early::alloc_bytes(Font::SMALLEST.glyphs_bytes())
             .ok_or("out of boot memory for the font")?;
         vga::set_text_mode(device, &vga_text::font(&Font::SMALLEST.inflate(glyphs)), &vga_text::palette());
         // SAFETY: the glyphs carved since the mark were only read to make

@@ -4,7 +4,7 @@
 //! freed.
 
 use crate::boot::{BootInfo, RegionKind};
-use core::mem::{align_of, size_of};
+use core::mem::{MaybeUninit, align_of, size_of};
 use spin::Mutex;
 
 /// A region being carved from its top down.
@@ -65,21 +65,44 @@ fn bytes_for<T>(count: usize) -> Option<u64> {
 /// A new slice of `count` copies of `value`, or `None` when boot memory is
 /// exhausted (or [`init`] has not run).
 pub fn alloc_slice<T: Copy>(count: usize, value: T) -> Option<&'static mut [T]> {
+    let slice = alloc_uninit(count)?;
+    for slot in slice.iter_mut() {
+        slot.write(value);
+    }
+    // SAFETY: every element was just written.
+    Some(unsafe { slice.assume_init_mut() })
+}
+
+/// Carves room for `count` values of `T`, returning its address in the HHDM.
+fn carve<T>(count: usize) -> Option<*mut T> {
     let size = bytes_for::<T>(count)?;
     let align = (align_of::<T>() as u64).max(4096);
     let mut region = REGION.lock();
     let boot = region.as_mut()?;
     let physical = boot.carve.take(size, align)?;
-    let pointer = (boot.hhdm + physical) as *mut T;
+    Some((boot.hhdm + physical) as *mut T)
+}
+
+/// A new slice of `count` values not yet written: for storage filled only
+/// as it is used (a scrollback), where writing it all at boot would cost a
+/// pass over megabytes.
+pub fn alloc_uninit<T>(count: usize) -> Option<&'static mut [MaybeUninit<T>]> {
+    let pointer = carve::<MaybeUninit<T>>(count)?;
     // SAFETY: the range is usable RAM that this module hands out once (the
-    // carve only moves down), mapped writable by the HHDM and suitably aligned;
-    // every element is initialised before the slice is made.
-    unsafe {
-        for i in 0..count {
-            pointer.add(i).write(value);
-        }
-        Some(core::slice::from_raw_parts_mut(pointer, count))
-    }
+    // carve only moves down), mapped writable by the HHDM and suitably
+    // aligned; `MaybeUninit` needs no initialisation.
+    Some(unsafe { core::slice::from_raw_parts_mut(pointer, count) })
+}
+
+/// A new slice of `count` bytes holding whatever the memory held: for
+/// buffers that are written before they are read (a back buffer, rendered
+/// glyphs), which filling first would cost a pass over megabytes at boot.
+pub fn alloc_bytes(count: usize) -> Option<&'static mut [u8]> {
+    let pointer = carve::<u8>(count)?;
+    // SAFETY: as in `alloc_uninit`; and every byte value is a valid `u8`:
+    // RAM the kernel has not written holds what the firmware and bootloader
+    // left there, which the kernel reads like any memory it is handed.
+    Some(unsafe { core::slice::from_raw_parts_mut(pointer, count) })
 }
 
 /// A 4 KiB frame of boot memory, by its physical address: for page tables
