@@ -347,9 +347,10 @@ fn screen_boots(kernel: &Path) -> Result<Vec<Boot>, String> {
 /// USB keyboards on an xHCI, on machines without a PS/2 controller (as many
 /// current PCs): behind a hub, plugged in and out after boot, next to
 /// devices that are not keyboards (one on a USB 3 port), scrolling back; under UEFI after OVMF drove
-/// the controller; and beside a PS/2 keyboard. QMP's `send-key` types on
-/// the keyboard QEMU made active last, so each keyboard types once the one
-/// before it is unplugged.
+/// the controller; and beside a PS/2 keyboard, both typing. QMP's `send-key`
+/// types on the keyboard QEMU made active last, so on the hub each keyboard
+/// types once the one before it is unplugged; beside the PS/2 keyboard the
+/// USB one is bound to the screen's console and typed on there.
 fn usb_boots(iso: &Path) -> Vec<Boot> {
     let args = |args: &[&str]| args.iter().map(|arg| arg.to_string()).collect::<Vec<_>>();
     let device_add = |id: &str, port: &str| {
@@ -358,6 +359,7 @@ fn usb_boots(iso: &Path) -> Vec<Boot> {
     };
     let device_del = |id: &str| Step::Monitor(json!({"execute": "device_del", "arguments": {"id": id}}));
     let stick = format!("if=none,id=stick,format=raw,snapshot=on,file={}", iso.display());
+    let usb = Via::KeyboardOn("screen");
     let key = |key: &str| {
         Step::Monitor(json!({"execute": "send-key", "arguments": {"keys": [{"type": "qcode", "data": key}]}}))
     };
@@ -443,11 +445,22 @@ fn usb_boots(iso: &Path) -> Vec<Boot> {
                 ]),
             )
         },
-        // Caps Lock is each keyboard's own: on for the USB one, so its
-        // "ECHO first" prints FIRST; the PS/2 one, typing once the USB one
-        // is gone, has it off.
+        // Both keyboards type while both are present, into the one line
+        // editor: a command each, then a line begun on one and ended on the
+        // other, both ways. Caps Lock, on for the PS/2 keyboard only, shows
+        // which keyboard typed what: its "ECHO ps2" prints PS2, while the
+        // USB keyboard's letters stay small.
         Boot {
-            qemu_args: args(&["-device", "qemu-xhci,id=xhci", "-device", "usb-kbd,bus=xhci.0,id=k1"]),
+            qemu_args: args(&[
+                "-vga",
+                "none",
+                "-device",
+                "VGA,id=screen",
+                "-device",
+                "qemu-xhci,id=xhci",
+                "-device",
+                "usb-kbd,bus=xhci.0,display=screen",
+            ]),
             ..Boot::new(
                 "usb_and_ps2_keyboards",
                 iso,
@@ -455,12 +468,16 @@ fn usb_boots(iso: &Path) -> Vec<Boot> {
                 Expect::Script(vec![
                     Step::Serial(": keyboard 1 (0627:0001), boot protocol"),
                     Step::Keys(&["caps_lock"]),
-                    Step::Type(Via::Keyboard, "ECHO first"),
-                    Step::Serial("\nFIRST\n"),
-                    device_del("k1"),
-                    Step::Serial("keyboard 1 unplugged"),
-                    Step::Type(Via::Keyboard, "echo second"),
-                    Step::Serial("\nsecond\n"),
+                    Step::Type(Via::Keyboard, "ECHO ps2"),
+                    Step::Serial("\nPS2\n"),
+                    Step::Type(usb, "echo usb"),
+                    Step::Serial("\nusb\n"),
+                    Step::TypeText(Via::Keyboard, "ECHO ps2 "),
+                    Step::Type(usb, "usb"),
+                    Step::Serial("\nPS2 usb\n"),
+                    Step::TypeText(usb, "echo usb "),
+                    Step::Type(Via::Keyboard, "ps2"),
+                    Step::Serial("\nusb PS2\n"),
                 ]),
             )
         },

@@ -136,6 +136,9 @@ pub enum Step {
     Serial(&'static str),
     /// Type this command and Enter.
     Type(Via, &'static str),
+    /// Type this text as it is, without Enter: the start of a line that
+    /// another keyboard finishes.
+    TypeText(Via, &'static str),
     /// Send these bytes on the serial line, exactly.
     SerialBytes(&'static [u8]),
     /// Send this command to QEMU's monitor (QMP).
@@ -160,8 +163,15 @@ pub enum Step {
 /// How the runner types into the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
-    /// Key presses on the PS/2 keyboard (QMP `send-key`).
+    /// Key presses (QMP `send-key`) on the keyboard bound to no console:
+    /// the one QEMU activated last among those, the PS/2 keyboard when it
+    /// is the only one.
     Keyboard,
+    /// Key presses (QMP `input-send-event`) on the keyboard bound to the
+    /// console of this display device (a `usb-kbd` given `display=` its
+    /// id), which `send-key` then leaves alone: two keyboards can type in
+    /// turn without unplugging either.
+    KeyboardOn(&'static str),
     /// Bytes on the serial line (QEMU's standard input).
     Serial,
 }
@@ -439,6 +449,7 @@ impl Script {
                     self.summary = format!("saw {:?}", line.trim());
                 }
                 Step::Type(via, command) => type_command(*via, command, socket, stdin.as_deref_mut())?,
+                Step::TypeText(via, text) => type_text(*via, text, socket, stdin.as_deref_mut())?,
                 Step::SerialBytes(bytes) => {
                     let stdin = stdin.as_deref_mut().ok_or("no standard input to QEMU")?;
                     stdin
@@ -450,10 +461,7 @@ impl Script {
                     Qmp::connect(socket)?.execute(command.clone())?;
                 }
                 Step::Keys(keys) => {
-                    let keys: Vec<Value> =
-                        keys.iter().map(|key| json!({"type": "qcode", "data": key})).collect();
-                    Qmp::connect(socket)?
-                        .execute(json!({"execute": "send-key", "arguments": {"keys": keys}}))?;
+                    Qmp::connect(socket)?.execute(key_press(None, keys))?;
                     // QEMU releases the keys after 100 ms; the next press
                     // waits for that, or the two would merge.
                     thread::sleep(Duration::from_millis(150));
@@ -586,25 +594,53 @@ fn type_command(
     socket: &Path,
     stdin: Option<&mut ChildStdin>,
 ) -> Result<(), String> {
-    match via {
+    type_text(via, &format!("{command}\n"), socket, stdin)
+}
+
+/// Types `text` as it is (a newline is Enter), as key presses or as serial
+/// bytes.
+fn type_text(via: Via, text: &str, socket: &Path, stdin: Option<&mut ChildStdin>) -> Result<(), String> {
+    let console = match via {
         Via::Serial => {
             let stdin = stdin.ok_or("no standard input to QEMU")?;
-            stdin
-                .write_all(format!("{command}\r").as_bytes())
+            return stdin
+                .write_all(text.replace('\n', "\r").as_bytes())
                 .and_then(|()| stdin.flush())
-                .map_err(|error| format!("writing to the serial line: {error}"))
+                .map_err(|error| format!("writing to the serial line: {error}"));
         }
-        Via::Keyboard => {
-            let mut monitor = Qmp::connect(socket)?;
-            for ch in command.chars().chain(['\n']) {
-                let keys = qcodes(ch).ok_or_else(|| format!("cannot type {command:?} on the keyboard"))?;
-                let keys: Vec<Value> = keys.iter().map(|key| json!({"type": "qcode", "data": key})).collect();
-                monitor.execute(json!({"execute": "send-key", "arguments": {"keys": keys}}))?;
-                // Key presses closer together than the guest reads them
-                // would be merged by QEMU's keyboard queue.
-                thread::sleep(Duration::from_millis(30));
-            }
-            Ok(())
+        Via::Keyboard => None,
+        Via::KeyboardOn(device) => Some(device),
+    };
+    let mut monitor = Qmp::connect(socket)?;
+    for ch in text.chars() {
+        let keys = qcodes(ch).ok_or_else(|| format!("cannot type {text:?} on the keyboard"))?;
+        monitor.execute(key_press(console, &keys))?;
+        // Key presses closer together than the guest reads them would be
+        // merged by QEMU's keyboard queue.
+        thread::sleep(Duration::from_millis(30));
+    }
+    Ok(())
+}
+
+/// The QMP command that presses `keys` together and releases them, on the
+/// keyboard bound to the console of display device `console`, or with none,
+/// on the keyboard bound to no console. `send-key` releases the keys
+/// itself, 100 ms later; `input-send-event` is given the releases, in the
+/// reverse order, after the presses.
+fn key_press<K: AsRef<str>>(console: Option<&str>, keys: &[K]) -> Value {
+    let qcode = |key: &K| json!({"type": "qcode", "data": key.as_ref()});
+    match console {
+        Some(device) => {
+            let presses = keys.iter().map(|key| (true, key));
+            let releases = keys.iter().rev().map(|key| (false, key));
+            let events: Vec<Value> = presses
+                .chain(releases)
+                .map(|(down, key)| json!({"type": "key", "data": {"down": down, "key": qcode(key)}}))
+                .collect();
+            json!({"execute": "input-send-event", "arguments": {"device": device, "events": events}})
+        }
+        None => {
+            json!({"execute": "send-key", "arguments": {"keys": keys.iter().map(qcode).collect::<Vec<_>>()}})
         }
     }
 }
@@ -874,6 +910,21 @@ mod tests {
         assert_eq!(qcodes('Q'), Some(vec!["shift".to_string(), "q".to_string()]));
         assert_eq!(qcodes('\n'), Some(vec!["ret".to_string()]));
         assert_eq!(qcodes('!'), None);
+    }
+
+    #[test]
+    fn keys_on_a_console_are_released_in_reverse_after_the_presses() {
+        let event = |down: bool, key: &str| json!({"type": "key", "data": {"down": down, "key": {"type": "qcode", "data": key}}});
+        assert_eq!(
+            key_press(Some("screen"), &["shift", "q"]),
+            json!({"execute": "input-send-event", "arguments": {"device": "screen", "events": [
+                event(true, "shift"), event(true, "q"), event(false, "q"), event(false, "shift")]}})
+        );
+        assert_eq!(
+            key_press(None, &["shift", "q"]),
+            json!({"execute": "send-key", "arguments": {"keys": [
+                {"type": "qcode", "data": "shift"}, {"type": "qcode", "data": "q"}]}})
+        );
     }
 
     #[test]
