@@ -28,9 +28,22 @@ const NS_PER_S: u128 = 1_000_000_000;
 /// A free-running counter of known frequency: the clock, when there is one.
 struct Counter {
     read: fn() -> u64,
-    hz: u64,
-    /// Its value when it became the clock: uptime 0.
-    origin: u64,
+    /// Where uptime stands at `origin`, and the frequency it counts at
+    /// since, which a better measurement may change ([`set_counter_hz`]).
+    /// Changed with interrupts off on the one CPU, so a reader never sees
+    /// half a change.
+    base_ns: AtomicU64,
+    origin: AtomicU64,
+    hz: AtomicU64,
+}
+
+impl Counter {
+    /// Uptime when the counter reads `raw`.
+    fn uptime_at(&self, raw: u64) -> Duration {
+        let base = Duration::from_nanos(self.base_ns.load(Ordering::Relaxed));
+        let counts = raw.wrapping_sub(self.origin.load(Ordering::Relaxed));
+        base + counts_to_duration(counts, self.hz.load(Ordering::Relaxed))
+    }
 }
 
 static COUNTER: Once<Counter> = Once::new();
@@ -38,7 +51,25 @@ static COUNTER: Once<Counter> = Once::new();
 /// Makes the counter that `read` returns, `hz` counts per second and never
 /// wrapping, the clock. Uptime counts from here.
 pub fn set_counter(read: fn() -> u64, hz: u64) {
-    COUNTER.call_once(|| Counter { read, hz: hz.max(1), origin: read() });
+    COUNTER.call_once(|| Counter {
+        read,
+        base_ns: AtomicU64::new(0),
+        origin: AtomicU64::new(read()),
+        hz: AtomicU64::new(hz.max(1)),
+    });
+}
+
+/// The clock's counter runs at `hz` after all: uptime goes on from where it
+/// is, at the new rate.
+pub fn set_counter_hz(hz: u64) {
+    let Some(counter) = COUNTER.get() else { return };
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        let raw = (counter.read)();
+        let now = counter.uptime_at(raw);
+        counter.origin.store(raw, Ordering::Relaxed);
+        counter.base_ns.store(now.as_nanos() as u64, Ordering::Relaxed);
+        counter.hz.store(hz.max(1), Ordering::Relaxed);
+    });
 }
 
 /// The TSC's frequency once calibration has measured it (0 before), for
@@ -69,7 +100,7 @@ pub fn ticks() -> u64 {
 /// Time since the clock started: on the counter, or from the ticks.
 pub fn uptime() -> Duration {
     match COUNTER.get() {
-        Some(counter) => counts_to_duration((counter.read)().wrapping_sub(counter.origin), counter.hz),
+        Some(counter) => counter.uptime_at((counter.read)()),
         None => ticks_to_duration(ticks(), PERIOD_FS.load(Ordering::Relaxed)),
     }
 }

@@ -10,8 +10,8 @@
 //! caches want it.
 
 use super::color::{DEFAULT_BG, DEFAULT_FG, Rgb};
-use unicode_width::UnicodeWidthChar;
 use core::mem::MaybeUninit;
+use unicode_width::UnicodeWidthChar;
 
 /// One character cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -342,9 +342,7 @@ fn grid(cols: usize, rows: usize) -> Result<Grid<'static>, &'static str> {
     // Less scrollback when boot memory cannot hold what was asked for.
     let mut lines = SCROLLBACK_LINES.load(Ordering::Relaxed);
     while lines > 0 {
-        if let Some(history) =
-            lines.checked_mul(cols).and_then(early::alloc_uninit)
-        {
+        if let Some(history) = lines.checked_mul(cols).and_then(early::alloc_uninit) {
             return Ok(grid.with_history(history));
         }
         lines /= 2;
@@ -481,8 +479,8 @@ fn vga_screen(switch: bool) -> Result<(), &'static str> {
     }
     if let Some(device) = adapter {
         let mark = early::mark();
-        let glyphs = early::alloc_bytes(Font::SMALLEST.glyphs_bytes())
-            .ok_or("out of boot memory for the font")?;
+        let glyphs =
+            early::alloc_bytes(Font::SMALLEST.glyphs_bytes()).ok_or("out of boot memory for the font")?;
         vga::set_text_mode(device, &vga_text::font(&Font::SMALLEST.inflate(glyphs)), &vga_text::palette());
         // SAFETY: the glyphs carved since the mark were only read to make
         // the text mode's font, which the adapter now holds.

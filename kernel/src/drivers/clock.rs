@@ -14,6 +14,13 @@
 //!
 //! Each choice is logged with its reason, the calibration with its reference
 //! and the frequencies it measured.
+//!
+//! Calibration is quick, as the boot waits for it: 2 ms against the HPET or
+//! the PM timer, each end a reading of the counters bracketed by two of the
+//! reference (and taken again if something, an SMI or the host, stretched
+//! it). That is exact to a fraction of a percent, plenty for the timer's
+//! ticks; [`refine`] later measures the TSC over the first second, which
+//! makes it exact enough to be the clock.
 
 use super::acpi::Acpi;
 use super::{hpet, lapic, pit, pm_timer};
@@ -21,15 +28,16 @@ use crate::arch::cpu::{self, Features};
 use crate::boot::BootInfo;
 use crate::time;
 use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
+use spin::Once;
 
 /// Timer interrupts per second.
 const TICK_HZ: u64 = 1000;
-/// How long calibration measures, in milliseconds: long enough that the
-/// few microseconds it takes to read the counters at either end (under
-/// emulation) stay below 0.05%, and the PIT, the coarsest reference, counts
-/// about 12,000 times; short, as the boot waits for it (Linux's quick
-/// calibrations take as long).
-const CALIBRATION_MS: u64 = 10;
+/// The longest a bracketed reading of the counters may take, in
+/// microseconds: more means it was interrupted, and it is taken again.
+const MAX_READING_US: u64 = 20;
+/// Readings taken at most to find one that short.
+const READING_TRIES: u32 = 100;
 /// Readings of a reference that never changes before it counts as stopped.
 const STALLED_READS: u32 = 100_000;
 const FS_PER_S: u128 = 1_000_000_000_000_000;
@@ -58,7 +66,63 @@ impl Reference {
             Self::Pit => pit::reference_count(),
         }
     }
+
+    /// How long boot calibration measures, in milliseconds: the PIT, the
+    /// coarsest reference and one that cannot be read again a second later
+    /// (its count wraps every 55 ms), counts about 12,000 times in 10 ms.
+    fn window_ms(self) -> u64 {
+        match self {
+            Self::Pit => 10,
+            _ => 2,
+        }
+    }
+
+    /// Whether the reference can measure the TSC again much later: its
+    /// count widens to 64 bits reliably for at least a few seconds.
+    fn can_refine(self) -> bool {
+        self != Self::Pit
+    }
 }
+
+/// The counters read at one moment: the reference's count is the middle of
+/// the two readings that bracket the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Reading {
+    reference: u64,
+    tsc: u64,
+    lapic: u32,
+    /// Reference counts between the two bracketing readings.
+    span: u64,
+}
+
+impl Reading {
+    /// The tightest of a few bracketed readings, stopping at the first within
+    /// [`MAX_READING_US`].
+    fn take(reference: Reference, with_lapic: bool) -> Reading {
+        let short = (reference.hz() * MAX_READING_US / 1_000_000).max(1);
+        let mut best: Option<Reading> = None;
+        for _ in 0..READING_TRIES {
+            let before = reference.read();
+            let tsc = cpu::read_tsc();
+            let lapic = if with_lapic { lapic::timer_count() } else { 0 };
+            let after = reference.read();
+            let span = after.wrapping_sub(before);
+            let reading = Reading { reference: before + span / 2, tsc, lapic, span };
+            if best.is_none_or(|best| span < best.span) {
+                best = Some(reading);
+            }
+            if span <= short {
+                break;
+            }
+        }
+        best.expect("at least one reading")
+    }
+}
+
+/// The boot calibration's first reading, which [`refine`] measures from.
+static BOOT_READING: Once<(Reference, Reading)> = Once::new();
+/// Whether the TSC is the clock, so that [`refine`] corrects it too.
+static TSC_IS_CLOCK: AtomicBool = AtomicBool::new(false);
 
 impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -129,7 +193,10 @@ pub fn init(info: &BootInfo, acpi: Option<&Acpi>, local_apic: bool) {
     let sources = Sources { features: cpu::features(), hpet_hz, pm_timer, rates };
     let clock = choose_clock(info.option("clock"), &sources);
     match clock {
-        Clock::Tsc { hz } => time::set_counter(cpu::read_tsc, hz),
+        Clock::Tsc { hz } => {
+            TSC_IS_CLOCK.store(true, Ordering::Relaxed);
+            time::set_counter(cpu::read_tsc, hz)
+        }
         Clock::Hpet { hz } => time::set_counter(hpet::counter, hz),
         Clock::PmTimer => time::set_counter(pm_timer::counter, pm_timer::HZ),
         Clock::Ticks => {}
@@ -137,49 +204,96 @@ pub fn init(info: &BootInfo, acpi: Option<&Acpi>, local_apic: bool) {
     start_timer(choose_timer(info.option("timer"), local_apic, clock, &sources));
 }
 
-/// Measures the TSC, and the local APIC timer if `with_lapic`, over
-/// [`CALIBRATION_MS`] of `reference`. `None` (logged) if the reference
+/// Measures the TSC, and the local APIC timer if `with_lapic`, over the
+/// reference's [`Reference::window_ms`]. `None` (logged) if the reference
 /// does not count.
 fn calibrate(reference: Reference, with_lapic: bool) -> Option<Rates> {
     if with_lapic {
         lapic::start_counting();
     }
-    let lapic_count = || if with_lapic { lapic::timer_count() } else { 0 };
-    let window = reference.hz() * CALIBRATION_MS / 1000;
-    let start = (reference.read(), cpu::read_tsc(), lapic_count());
-    let (mut last, mut unchanged) = (start.0, 0);
-    let end = loop {
-        let now = (reference.read(), cpu::read_tsc(), lapic_count());
-        if now.0.wrapping_sub(start.0) >= window {
-            break now;
+    let window_ms = reference.window_ms();
+    let window = reference.hz() * window_ms / 1000;
+    let start = Reading::take(reference, with_lapic);
+    let (mut last, mut unchanged) = (start.reference, 0);
+    loop {
+        let now = reference.read();
+        if now.wrapping_sub(start.reference) >= window {
+            break;
         }
-        unchanged = if now.0 == last { unchanged + 1 } else { 0 };
+        unchanged = if now == last { unchanged + 1 } else { 0 };
         if unchanged > STALLED_READS {
             log::error!("time: {reference} does not count; nothing calibrated");
             return None;
         }
-        last = now.0;
-    };
-    let reference_counts = end.0 - start.0;
+        last = now;
+    }
+    let end = Reading::take(reference, with_lapic);
+    if reference.can_refine() {
+        BOOT_READING.call_once(|| (reference, start));
+    }
+    let reference_counts = end.reference.wrapping_sub(start.reference);
     let rates = Rates {
-        tsc_hz: frequency(end.1.wrapping_sub(start.1), reference_counts, reference.hz()),
-        lapic_hz: with_lapic
-            .then(|| frequency(u64::from(start.2.wrapping_sub(end.2)), reference_counts, reference.hz())),
+        tsc_hz: frequency(end.tsc.wrapping_sub(start.tsc), reference_counts, reference.hz()),
+        lapic_hz: with_lapic.then(|| {
+            frequency(u64::from(start.lapic.wrapping_sub(end.lapic)), reference_counts, reference.hz())
+        }),
     };
+    let within = Percent(uncertainty(&start, &end));
     match rates.lapic_hz {
         Some(lapic_hz) => log::info!(
-            "time: calibrated against {reference} ({}) for {CALIBRATION_MS} ms: TSC {}, local APIC timer {}",
+            "time: calibrated against {reference} ({}) for {window_ms} ms: TSC {}, local APIC timer {} (within {within})",
             Mhz(reference.hz()),
             Mhz(rates.tsc_hz),
             Mhz(lapic_hz)
         ),
         None => log::info!(
-            "time: calibrated against {reference} ({}) for {CALIBRATION_MS} ms: TSC {}",
+            "time: calibrated against {reference} ({}) for {window_ms} ms: TSC {} (within {within})",
             Mhz(reference.hz()),
             Mhz(rates.tsc_hz)
         ),
     }
     Some(rates)
+}
+
+/// How far off a frequency measured between two readings can be, in
+/// millionths: half of each bracket, over the interval.
+fn uncertainty(start: &Reading, end: &Reading) -> u64 {
+    let interval = end.reference.wrapping_sub(start.reference).max(1);
+    (start.span + end.span) / 2 * 1_000_000 / interval
+}
+
+/// Measures the TSC again, over everything since boot calibration began (a
+/// second or so when the executor calls it), and makes that its frequency:
+/// for the log's timestamps and, when the TSC is the clock, for the clock,
+/// which continues from where it is. Nothing happens when the reference
+/// cannot be read this much later (the PIT), or the interval looks wrong (a
+/// 24-bit PM timer read too late wraps around unseen).
+pub fn refine() {
+    let Some(&(reference, start)) = BOOT_READING.get() else { return };
+    let Some(boot_hz) = time::tsc_hz() else { return };
+    let end = Reading::take(reference, false);
+    let reference_counts = end.reference.wrapping_sub(start.reference);
+    let tsc_hz = frequency(end.tsc.wrapping_sub(start.tsc), reference_counts, reference.hz());
+    let change = tsc_hz.abs_diff(boot_hz) * 1_000_000 / boot_hz;
+    if change > 10_000 {
+        log::warn!(
+            "time: the TSC measured {} against {reference} since boot, but {} at boot; keeping that",
+            Mhz(tsc_hz),
+            Mhz(boot_hz)
+        );
+        return;
+    }
+    time::set_tsc_hz(tsc_hz);
+    if TSC_IS_CLOCK.load(Ordering::Relaxed) {
+        time::set_counter_hz(tsc_hz);
+    }
+    log::info!(
+        "time: the TSC measured over {} ms against {reference}: {} (within {}; boot calibration was {} off)",
+        reference_counts * 1000 / reference.hz(),
+        Mhz(tsc_hz),
+        Percent(uncertainty(&start, &end)),
+        Percent(change)
+    );
 }
 
 /// The frequency of a counter that advanced `counted` while the reference,
@@ -298,6 +412,15 @@ fn start_timer(timer: Timer) {
     }
 }
 
+/// A fraction in millionths, as a percentage.
+struct Percent(u64);
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}.{:04}%", self.0 / 10_000, self.0 % 10_000)
+    }
+}
+
 /// A frequency in MHz with three decimals.
 struct Mhz(u64);
 
@@ -333,6 +456,15 @@ mod tests {
         let count = ticks_count(2_893_412_345);
         let period = period_fs(count, 2_893_412_345);
         assert!(period.abs_diff(1_000_000_000_000) < 1_000_000, "{period} fs: within a nanosecond of 1 ms");
+    }
+
+    #[test]
+    fn the_uncertainty_is_half_of_each_bracket_over_the_interval() {
+        let reading = |reference, span| Reading { reference, tsc: 0, lapic: 0, span };
+        // 2 ms of a 100 MHz HPET, each end bracketed by 2 us.
+        assert_eq!(uncertainty(&reading(1_000, 200), &reading(201_000, 200)), 1000);
+        assert_eq!(Percent(1000).to_string(), "0.1000%");
+        assert_eq!(Percent(25).to_string(), "0.0025%");
     }
 
     #[test]

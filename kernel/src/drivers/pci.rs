@@ -1,7 +1,8 @@
 //! PCI configuration space through the PC's configuration mechanism #1 (the
-//! 0xcf8 address and 0xcfc data ports): every function on every bus, its
-//! base address registers (sized by the usual all-ones probe), its
-//! capability list, and MSI / MSI-X set-up for the drivers that want them.
+//! 0xcf8 address and 0xcfc data ports): every function on every bus (found
+//! by following the bridges), its base address registers (sized by the usual
+//! all-ones probe), its capability list, and MSI / MSI-X set-up for the
+//! drivers that want them.
 //! The firmware's AML reaches the registers it names through here too.
 
 use core::fmt;
@@ -16,6 +17,8 @@ const ENABLE: u32 = 1 << 31;
 const COMMAND: u8 = 0x04;
 const CLASS: u8 = 0x08;
 const HEADER_TYPE: u8 = 0x0c;
+/// A bridge's primary, secondary and subordinate bus numbers.
+const BRIDGE_BUSES: u8 = 0x18;
 const BAR0: u8 = 0x10;
 const CAPABILITIES: u8 = 0x34;
 const INTERRUPT_LINE: u8 = 0x3c;
@@ -35,6 +38,9 @@ const MSI_ADDRESS: u32 = 0xfee0_0000;
 /// A class and subclass, as in configuration register 0x0b..0x0a.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Class(u16);
+
+/// Bridge, host (class and subclass).
+const HOST_BRIDGE: u32 = 0x0600;
 
 /// Display controller, VGA compatible.
 pub const DISPLAY_VGA: Class = Class(0x0300);
@@ -97,20 +103,6 @@ pub fn write_config(bus: u8, slot: u8, function: u8, offset: u8, value: u32) {
 }
 
 impl Function {
-    fn probe(address: Address) -> Option<Function> {
-        let Address { bus, slot, function } = address;
-        let id = read_config(bus, slot, function, 0);
-        if id & 0xffff == 0xffff {
-            return None;
-        }
-        Some(Function {
-            address,
-            id: Device { vendor: id as u16, device: (id >> 16) as u16 },
-            class: read_config(bus, slot, function, CLASS) >> 8,
-            header_type: (read_config(bus, slot, function, HEADER_TYPE) >> 16) as u8,
-        })
-    }
-
     pub fn read(&self, offset: u8) -> u32 {
         read_config(self.address.bus, self.address.slot, self.address.function, offset)
     }
@@ -346,20 +338,114 @@ fn decode_bar(low: u32, high: u32, size_low: u32, size_high: u32) -> Option<Bar>
     Some(Bar { kind: BarKind::Memory32 { prefetchable }, address: (low & !0xf) as u64, size })
 }
 
-/// Every function on every bus: function 0 of each slot, and functions 1 to
-/// 7 of the slots whose header says they are multi-function devices. Needs
-/// no heap.
+/// Every function on every bus that exists: function 0 of each slot, and
+/// functions 1 to 7 of the slots whose header says they are multi-function
+/// devices. Needs no heap.
 pub fn functions() -> impl Iterator<Item = Function> {
-    (0..=255u8).flat_map(|bus| {
-        (0..32u8).flat_map(move |slot| {
-            let first = Function::probe(Address { bus, slot, function: 0 });
-            let multi = first.is_some_and(|f| f.header_type & 0x80 != 0);
-            let others = (1..8u8)
-                .filter(move |_| multi)
-                .filter_map(move |function| Function::probe(Address { bus, slot, function }));
-            first.into_iter().chain(others)
+    Walk::new(|address, offset| read_config(address.bus, address.slot, address.function, offset))
+}
+
+/// The buses that exist, found as the firmware numbered them: bus 0, the
+/// buses of further host bridges (the functions of a multi-function 00:00),
+/// and the secondary bus of every bridge on a bus found. Probing all 256
+/// buses instead costs some 8,000 slow port reads on every scan.
+struct Walk<R> {
+    read: R,
+    /// Buses found and not yet scanned, and buses found at all.
+    pending: [u64; 4],
+    found: [u64; 4],
+    bus: Option<u8>,
+    slot: u8,
+    function: u8,
+    multi: bool,
+}
+
+impl<R: Fn(Address, u8) -> u32> Walk<R> {
+    fn new(read: R) -> Self {
+        let mut walk =
+            Self { read, pending: [0; 4], found: [0; 4], bus: None, slot: 0, function: 0, multi: false };
+        walk.find_bus(0);
+        walk
+    }
+
+    fn find_bus(&mut self, bus: u8) {
+        let (word, bit) = (bus as usize / 64, 1u64 << (bus % 64));
+        if self.found[word] & bit == 0 {
+            self.found[word] |= bit;
+            self.pending[word] |= bit;
+        }
+    }
+
+    /// Takes the lowest-numbered bus waiting to be scanned.
+    fn next_bus(&mut self) -> Option<u8> {
+        let word = self.pending.iter().position(|&word| word != 0)?;
+        let bit = self.pending[word].trailing_zeros();
+        self.pending[word] &= !(1 << bit);
+        Some((word * 64) as u8 + bit as u8)
+    }
+
+    fn probe(&self, address: Address) -> Option<Function> {
+        let read = |offset| (self.read)(address, offset);
+        let id = read(0);
+        if id & 0xffff == 0xffff {
+            return None;
+        }
+        Some(Function {
+            address,
+            id: Device { vendor: id as u16, device: (id >> 16) as u16 },
+            class: read(CLASS) >> 8,
+            header_type: (read(HEADER_TYPE) >> 16) as u8,
         })
-    })
+    }
+
+    /// The next address to probe on the current bus, or none when the bus is done.
+    fn advance(&mut self) -> Option<Address> {
+        let bus = self.bus?;
+        if self.function < 7 && self.multi {
+            self.function += 1;
+        } else if self.slot < 31 {
+            self.slot += 1;
+            self.function = 0;
+        } else {
+            self.bus = None;
+            return None;
+        }
+        Some(Address { bus, slot: self.slot, function: self.function })
+    }
+}
+
+impl<R: Fn(Address, u8) -> u32> Iterator for Walk<R> {
+    type Item = Function;
+
+    fn next(&mut self) -> Option<Function> {
+        loop {
+            let address = match self.advance() {
+                Some(address) => address,
+                None => {
+                    let bus = self.next_bus()?;
+                    (self.bus, self.slot, self.function, self.multi) = (Some(bus), 0, 0, false);
+                    Address { bus, slot: 0, function: 0 }
+                }
+            };
+            let Some(found) = self.probe(address) else {
+                continue;
+            };
+            if address.function == 0 {
+                self.multi = found.header_type & 0x80 != 0;
+            }
+            match (found.header_type & 0x7f, address) {
+                // PCI-to-PCI and CardBus bridges: the secondary bus number.
+                (1 | 2, _) => self.find_bus(((self.read)(address, BRIDGE_BUSES) >> 8) as u8),
+                (_, Address { bus: 0, slot: 0, function })
+                    if function > 0 && found.class >> 8 == HOST_BRIDGE =>
+                {
+                    self.find_bus(function)
+                }
+                _ => {}
+            }
+            return Some(found);
+        }
+    }
 }
 
 /// The first function of `class`.
@@ -456,6 +542,71 @@ mod tests {
         let bar =
             Bar { kind: BarKind::Memory64 { prefetchable: false }, address: 0xfebf_0000, size: 16 << 10 };
         assert_eq!(bar.to_string(), "mem64 0xfebf0000, 16 KiB");
+    }
+
+    /// A configuration space of `(bus, slot, function, class, header type,
+    /// secondary bus)` functions; everything else reads as absent.
+    fn space(functions: &[(u8, u8, u8, u32, u8, u8)]) -> impl Fn(Address, u8) -> u32 + '_ {
+        move |address, offset| {
+            let Some(&(.., class, header, secondary)) =
+                functions.iter().find(|f| (f.0, f.1, f.2) == (address.bus, address.slot, address.function))
+            else {
+                return u32::MAX;
+            };
+            match offset {
+                0 => 0x1234_8086,
+                CLASS => class << 8,
+                HEADER_TYPE => (header as u32) << 16,
+                BRIDGE_BUSES => (secondary as u32) << 8 | address.bus as u32,
+                _ => 0,
+            }
+        }
+    }
+
+    fn walk(functions: &[(u8, u8, u8, u32, u8, u8)]) -> Vec<String> {
+        Walk::new(space(functions)).map(|f| f.address.to_string()).collect()
+    }
+
+    #[test]
+    fn the_walk_follows_bridges_to_their_buses() {
+        let functions = [
+            (0, 0, 0, 0x060000, 0, 0),
+            (0, 0x1c, 0, 0x060400, 0x81, 2), // a multi-function root port to bus 2
+            (0, 0x1c, 1, 0x060400, 1, 1),    // and another, to bus 1
+            (0, 0x1f, 0, 0x060100, 0, 0),
+            (1, 0, 0, 0x0c0330, 0, 0),
+            (2, 0, 0, 0x060400, 1, 3), // a switch below bus 2
+            (3, 5, 0, 0x010802, 0, 0),
+            (7, 0, 0, 0x0c0330, 0, 0), // no bridge leads here
+        ];
+        assert_eq!(
+            walk(&functions),
+            ["00:00.0", "00:1c.0", "00:1c.1", "00:1f.0", "01:00.0", "02:00.0", "03:05.0"]
+        );
+    }
+
+    #[test]
+    fn functions_of_a_single_function_device_are_not_probed() {
+        // Function 3 answers, but function 0 does not say multi-function.
+        let functions = [(0, 0, 0, 0x060000, 0, 0), (0, 2, 0, 0x030000, 0, 0), (0, 2, 3, 0x040300, 0, 0)];
+        assert_eq!(walk(&functions), ["00:00.0", "00:02.0"]);
+    }
+
+    #[test]
+    fn a_multi_function_host_bridge_names_further_root_buses() {
+        let functions = [
+            (0, 0, 0, 0x060000, 0x80, 0),
+            (0, 0, 1, 0x060000, 0x80, 0),
+            (1, 4, 0, 0x020000, 0, 0),
+            (0, 3, 0, 0x0c0330, 0, 0),
+        ];
+        assert_eq!(walk(&functions), ["00:00.0", "00:00.1", "00:03.0", "01:04.0"]);
+    }
+
+    #[test]
+    fn a_bridge_back_to_a_scanned_bus_is_not_followed_twice() {
+        let functions = [(0, 0, 0, 0x060000, 0, 0), (0, 1, 0, 0x060400, 1, 0)];
+        assert_eq!(walk(&functions), ["00:00.0", "00:01.0"]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Tasks: the executor, the USB driver's task, and the tasks that turn the
-//! keyboards' scancodes and reports and the serial line's bytes into keys.
+//! Tasks: the executor, the USB driver's task, the tasks that turn the
+//! keyboards' scancodes and reports and the serial line's bytes into keys,
+//! and the clock's second calibration.
 
 pub mod executor;
 pub mod input;
@@ -8,6 +9,8 @@ pub mod serial_input;
 pub mod usb_keyboard;
 
 use crate::boot::BootInfo;
+use crate::{drivers, time};
+use core::time::Duration;
 use executor::{Executor, Task};
 
 /// Runs the input tasks and `tasks` for good; the CPU sleeps whenever no
@@ -24,6 +27,7 @@ pub fn run(info: &BootInfo, tasks: impl IntoIterator<Item = Task>) -> ! {
     }
     executor.spawn(Task::new("usb", crate::drivers::usb::run()));
     executor.spawn(Task::new("usb keyboard", usb_keyboard::task(info.option("keymap").map(Into::into))));
+    executor.spawn(Task::new("clock", refine_clock()));
     for task in tasks {
         executor.spawn(task);
     }
@@ -31,4 +35,11 @@ pub fn run(info: &BootInfo, tasks: impl IntoIterator<Item = Task>) -> ! {
     // From here the executor presents the screen at the end of each round.
     crate::console::coalesce_output();
     executor.run()
+}
+
+/// The boot's quick calibration measured the TSC over 2 ms; a second later
+/// it is measured again over the whole second (see [`drivers::clock::refine`]).
+async fn refine_clock() {
+    time::sleep(Duration::from_secs(1)).await;
+    drivers::clock::refine();
 }
