@@ -14,7 +14,12 @@
 //! for the lock LEDs through [`set_leds`].
 
 pub mod descriptor;
+mod platform;
 pub mod ring;
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;
 mod xhci;
 
 use crate::arch::interrupts::{self, IrqLine, LocalVector};
@@ -30,6 +35,7 @@ use core::task::{Poll, Waker};
 use core::time::Duration;
 use descriptor::{CLASS_HUB, Endpoint};
 use futures_util::task::AtomicWaker;
+use platform::{Machine, Platform};
 use spin::{Mutex, Once};
 use xhci::{Controller, Event, FULL_SPEED, HIGH_SPEED, LOW_SPEED, Route, Setup};
 
@@ -67,8 +73,23 @@ pub enum Error {
     Map(String),
     NoMemory,
     Controller(&'static str),
-    Timeout(&'static str),
-    Completion { what: &'static str, code: u8 },
+    /// A step of bringing the controller up that did not finish: what it
+    /// did not do, in how long, and the register that says so.
+    Stuck {
+        what: &'static str,
+        within: Duration,
+        register: &'static str,
+    },
+    Timeout {
+        what: &'static str,
+        after: Duration,
+    },
+    /// A command not sent, as the controller's command ring is stuck.
+    CommandsStuck(&'static str),
+    Completion {
+        what: &'static str,
+        code: u8,
+    },
     Stalled(&'static str),
     NoSlot(u8),
     Disconnected,
@@ -82,7 +103,11 @@ impl fmt::Display for Error {
             Self::Map(error) => write!(f, "its registers could not be mapped: {error}"),
             Self::NoMemory => f.write_str("out of physical memory for its rings and contexts"),
             Self::Controller(what) => write!(f, "the controller {what}"),
-            Self::Timeout(what) => write!(f, "{what} timed out"),
+            Self::Stuck { what, within, register } => {
+                write!(f, "the controller {what} within {} ms ({register})", within.as_millis())
+            }
+            Self::Timeout { what, after } => write!(f, "{what} timed out after {} ms", after.as_millis()),
+            Self::CommandsStuck(what) => write!(f, "{what} not sent: the controller's command ring is stuck"),
             Self::Completion { what, code } => write!(f, "{what} failed with completion code {code}"),
             Self::Stalled(what) => write!(f, "the device stalled {what}"),
             Self::NoSlot(slot) => write!(f, "slot {slot} is not in use"),
@@ -238,7 +263,7 @@ impl fmt::Display for Delivery {
 
 /// MSI-X when offered, else MSI (both on a local APIC vector), else the
 /// legacy line; polling when none can be had, with the reasons logged.
-fn set_up_interrupts(function: &pci::Function, controller: &Controller) -> Delivery {
+fn set_up_interrupts(function: &pci::Function, name: &str, registers: (u64, u64)) -> Delivery {
     let mut why = Vec::new();
     if lapic::is_enabled() {
         match local_vector() {
@@ -260,11 +285,11 @@ fn set_up_interrupts(function: &pci::Function, controller: &Controller) -> Deliv
     }
     let line = function.interrupt_line();
     if line < 16 && LEGACY_REGISTERS.get().is_none() {
-        LEGACY_REGISTERS.call_once(|| controller.interrupt_registers());
+        LEGACY_REGISTERS.call_once(|| registers);
         match interrupts::register(line, on_interrupt) {
             Ok(irq) => {
                 LEGACY_LINE.call_once(|| irq);
-                log::warn!("usb: {}: legacy interrupt line {line} ({})", controller.name, why.join("; "));
+                log::warn!("usb: {name}: legacy interrupt line {line} ({})", why.join("; "));
                 return Delivery::Legacy(line);
             }
             Err(error) => why.push(format!("line {line}: {error}")),
@@ -272,7 +297,7 @@ fn set_up_interrupts(function: &pci::Function, controller: &Controller) -> Deliv
     } else {
         why.push(format!("no legacy line for it (line register {line})"));
     }
-    log::warn!("usb: {}: no interrupts, polling every 10 ms instead ({})", controller.name, why.join("; "));
+    log::warn!("usb: {name}: no interrupts, polling every 10 ms instead ({})", why.join("; "));
     Delivery::Polling
 }
 
@@ -298,9 +323,20 @@ fn local_vector() -> Result<u8, interrupts::RegisterError> {
 /// What a device on the bus is to this driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    Keyboard { id: u32, interface: u8, dci: u8 },
-    Hub { ports: u8, dci: u8 },
+    Keyboard {
+        id: u32,
+        interface: u8,
+        dci: u8,
+    },
+    Hub {
+        ports: u8,
+        dci: u8,
+    },
     Other,
+    /// A device whose setup failed: logged once, then left alone until it
+    /// is unplugged (it has no slot), so that the port's change events do
+    /// not set it up, and fail, over and over.
+    Failed,
 }
 
 struct Device {
@@ -325,8 +361,8 @@ struct NewDevice<'a> {
     ids: &'a str,
 }
 
-struct Usb {
-    controllers: Vec<Controller>,
+struct Usb<P: Platform> {
+    controllers: Vec<Controller<P>>,
     polling: bool,
     devices: Vec<Device>,
     next_keyboard: u32,
@@ -335,33 +371,24 @@ struct Usb {
 /// The USB task: brings up every xHCI controller and serves its devices
 /// for as long as the kernel runs. Returns when there is no controller.
 pub async fn run() {
-    let mut usb = Usb { controllers: Vec::new(), polling: false, devices: Vec::new(), next_keyboard: 1 };
+    let mut usb = Usb::new();
     for function in pci::functions().filter(|function| function.class == XHCI_CLASS) {
-        match start(&function).await {
-            Ok((controller, delivery)) => {
-                usb.polling |= delivery == Delivery::Polling;
-                usb.controllers.push(controller);
-            }
-            Err(error) => {
-                log::error!("usb: xHCI {}: {error}; its ports are not used", function.address)
-            }
+        let name = format!("xHCI {}", function.address);
+        let ids = format!("{:04x}:{:04x}", function.id.vendor, function.id.device);
+        match Machine::new(function) {
+            Ok(machine) => usb.start(machine, name, &ids).await,
+            Err(error) => log::error!("usb: {name}: {error}; {NOT_USED}"),
         }
     }
     if usb.controllers.is_empty() {
-        log::info!("usb: no xHCI controller in use; USB keyboards are not read");
+        log::warn!(
+            "usb: no xHCI controller in use; USB keyboards are not read (a PS/2 keyboard and the serial line still are)"
+        );
         return;
     }
-    for c in 0..usb.controllers.len() {
-        for port in 1..=usb.controllers[c].ports() {
-            usb.root_port_changed(c, port).await;
-        }
-    }
+    usb.scan().await;
     loop {
-        for c in 0..usb.controllers.len() {
-            while let Some(event) = usb.controllers[c].next_event() {
-                usb.handle(c, event).await;
-            }
-        }
+        usb.handle_events().await;
         while let Some((keyboard, leds)) = LED_REQUESTS.pop() {
             usb.set_keyboard_leds(keyboard, leds).await;
         }
@@ -380,27 +407,59 @@ pub async fn run() {
     }
 }
 
-async fn start(function: &pci::Function) -> Result<(Controller, Delivery), Error> {
-    let mut controller = Controller::start(function).await?;
-    let delivery = set_up_interrupts(function, &controller);
-    controller.run().await?;
-    let ports = controller.ports();
-    let usb2 = (1..=ports).filter(|&port| controller.protocol(port) == 2).count();
-    let usb3 = (1..=ports).filter(|&port| controller.protocol(port) == 3).count();
-    log::info!(
-        "usb: {} ({:04x}:{:04x}) running: {ports} ports ({usb2} USB 2, {usb3} USB 3), interrupts through {delivery}",
-        controller.name,
-        function.id.vendor,
-        function.id.device
-    );
-    Ok((controller, delivery))
-}
+/// What a controller that could not be brought up costs the user.
+const NOT_USED: &str = "its ports are not used, and USB keyboards on them do not type";
 
 fn get_descriptor(kind: u8) -> Setup {
     Setup { request_type: 0x80, request: GET_DESCRIPTOR, value: (kind as u16) << 8, index: 0 }
 }
 
-impl Usb {
+impl<P: Platform> Usb<P> {
+    fn new() -> Self {
+        Self { controllers: Vec::new(), polling: false, devices: Vec::new(), next_keyboard: 1 }
+    }
+
+    /// Brings a controller up: reset and rings, running, and only then its
+    /// interrupt, so that a controller that fails on the way leaves nothing
+    /// behind (no interrupt claimed, its memory freed, not running).
+    async fn start(&mut self, platform: P, name: String, ids: &str) {
+        let mut controller = match Controller::start(platform, name.clone()).await {
+            Ok(controller) => controller,
+            Err(error) => return log::error!("usb: {name}: {error}; {NOT_USED}"),
+        };
+        if let Err(error) = controller.run().await {
+            return log::error!("usb: {name}: {error}; {NOT_USED}");
+        }
+        let delivery = controller.platform().claim_interrupts(&name, controller.interrupt_registers());
+        controller.enable_interrupts();
+        let ports = controller.ports();
+        let usb2 = (1..=ports).filter(|&port| controller.protocol(port) == 2).count();
+        let usb3 = (1..=ports).filter(|&port| controller.protocol(port) == 3).count();
+        log::info!(
+            "usb: {name} ({ids}) running: {ports} ports ({usb2} USB 2, {usb3} USB 3), interrupts through {delivery}"
+        );
+        self.polling |= delivery == Delivery::Polling;
+        self.controllers.push(controller);
+    }
+
+    /// Looks at every root port of every controller once.
+    async fn scan(&mut self) {
+        for c in 0..self.controllers.len() {
+            for port in 1..=self.controllers[c].ports() {
+                self.root_port_changed(c, port).await;
+            }
+        }
+    }
+
+    /// Handles every event the controllers have reported.
+    async fn handle_events(&mut self) {
+        for c in 0..self.controllers.len() {
+            while let Some(event) = self.controllers[c].next_event() {
+                self.handle(c, event).await;
+            }
+        }
+    }
+
     async fn handle(&mut self, c: usize, event: Event) {
         match event {
             Event::PortStatusChange { port } => self.root_port_changed(c, port).await,
@@ -419,13 +478,18 @@ impl Usb {
         let attached = self.devices.iter().any(|d| d.controller == c && d.route.root_port == port);
         match (connected, attached) {
             (true, false) => {
-                let name = controller.name.clone();
+                let route = Route { root_port: port, route_string: 0, translator: None, speed: 0 };
                 match controller.reset_port(port).await {
                     Ok(speed) => {
-                        let route = Route { root_port: port, route_string: 0, translator: None, speed };
-                        self.enumerate(c, route, format!("port {port}"), None).await;
+                        self.enumerate(c, Route { speed, ..route }, format!("port {port}"), None).await
                     }
-                    Err(error) => log::warn!("usb: {name}: port {port}: reset failed: {error}"),
+                    Err(Error::Disconnected) => {
+                        log::info!(
+                            "usb: {}: port {port}: the device went away during its reset",
+                            controller.name
+                        )
+                    }
+                    Err(error) => self.left_alone(c, route, format!("port {port}"), None, None, error),
                 }
             }
             (false, true) => self.detach(c, |device| device.route.root_port == port).await,
@@ -438,12 +502,17 @@ impl Usb {
     async fn enumerate(&mut self, c: usize, route: Route, place: String, parent: Option<(u8, u8)>) {
         let slot = match self.controllers[c].address_device(route).await {
             Ok(slot) => slot,
+            Err(error) => return self.left_alone(c, route, place, parent, None, error),
+        };
+        let device = match self.device_descriptor(c, slot, route).await {
+            Ok(device) => device,
             Err(error) => {
-                log::warn!("usb: {}: {place}: {error}; device left alone", self.controllers[c].name);
-                return;
+                self.controllers[c].disable_slot(slot).await;
+                return self.left_alone(c, route, place, parent, None, error);
             }
         };
-        match self.identify(c, slot, route, &place).await {
+        let ids = format!("{:04x}:{:04x}", device.vendor, device.product);
+        match self.identify(c, slot, route, &place, device, &ids).await {
             Ok(kind) => {
                 self.devices.push(Device { controller: c, slot, route, place: place.clone(), parent, kind });
                 if let Kind::Hub { ports, .. } = kind {
@@ -453,14 +522,39 @@ impl Usb {
                 }
             }
             Err(error) => {
-                log::warn!("usb: {}: {place}: {error}; device left alone", self.controllers[c].name);
                 self.controllers[c].disable_slot(slot).await;
+                self.left_alone(c, route, place, parent, Some(&ids), error);
             }
         }
     }
 
-    /// Reads the descriptors and sets up a keyboard or a hub.
-    async fn identify(&mut self, c: usize, slot: u8, route: Route, place: &str) -> Result<Kind, Error> {
+    /// Logs why the device at `place` (vendor:product `ids`, once known)
+    /// is not used, and remembers it as failed until it is unplugged.
+    fn left_alone(
+        &mut self,
+        c: usize,
+        route: Route,
+        place: String,
+        parent: Option<(u8, u8)>,
+        ids: Option<&str>,
+        error: Error,
+    ) {
+        let device = ids.map(|ids| format!(" (device {ids})")).unwrap_or_default();
+        log::warn!(
+            "usb: {}: {place}{device}: {error}; device left alone until it is unplugged",
+            self.controllers[c].name
+        );
+        self.devices.push(Device { controller: c, slot: 0, route, place, parent, kind: Kind::Failed });
+    }
+
+    /// The device descriptor of the device just addressed in `slot`, with
+    /// endpoint 0's packet size corrected first where it was guessed wrong.
+    async fn device_descriptor(
+        &mut self,
+        c: usize,
+        slot: u8,
+        route: Route,
+    ) -> Result<descriptor::Device, Error> {
         let controller = &mut self.controllers[c];
         let head = controller
             .control(slot, get_descriptor(descriptor::DEVICE), 8, &[], "GET_DESCRIPTOR (device)")
@@ -472,7 +566,20 @@ impl Usb {
         let whole = controller
             .control(slot, get_descriptor(descriptor::DEVICE), 18, &[], "GET_DESCRIPTOR (device)")
             .await?;
-        let device = descriptor::device(&whole)?;
+        Ok(descriptor::device(&whole)?)
+    }
+
+    /// Reads the configuration and sets up a keyboard or a hub.
+    async fn identify(
+        &mut self,
+        c: usize,
+        slot: u8,
+        route: Route,
+        place: &str,
+        device: descriptor::Device,
+        ids: &str,
+    ) -> Result<Kind, Error> {
+        let controller = &mut self.controllers[c];
         let head = controller
             .control(
                 slot,
@@ -493,16 +600,15 @@ impl Usb {
             )
             .await?;
         let config = descriptor::configuration(&bytes)?;
-        let ids = format!("{:04x}:{:04x}", device.vendor, device.product);
         let hub = config.interfaces.iter().find(|i| i.class == CLASS_HUB).and_then(|i| i.interrupt_in());
         if let (Some(endpoint), true) = (hub, device.class == CLASS_HUB || hub.is_some()) {
             self.set_configuration(c, slot, config.value).await?;
-            return self.set_up_hub(NewDevice { c, slot, route, place, ids: &ids }, endpoint).await;
+            return self.set_up_hub(NewDevice { c, slot, route, place, ids }, endpoint).await;
         }
         let keyboard = config.interfaces.iter().find(|i| i.is_boot_keyboard());
         if let Some((interface, endpoint)) = keyboard.and_then(|i| Some((i.number, i.interrupt_in()?))) {
             self.set_configuration(c, slot, config.value).await?;
-            let new = NewDevice { c, slot, route, place, ids: &ids };
+            let new = NewDevice { c, slot, route, place, ids };
             return self.set_up_keyboard(new, interface, endpoint).await;
         }
         let classes: Vec<String> = config
@@ -543,7 +649,7 @@ impl Usb {
         controller.queue_interrupt_in(slot, dci, 8)?;
         let id = self.next_keyboard;
         self.next_keyboard += 1;
-        KEYBOARD_EVENTS.push(KeyboardEvent::Attached(id));
+        controller.platform().keyboard_event(KeyboardEvent::Attached(id));
         log::info!(
             "usb: {place}: keyboard {id} ({ids}), boot protocol, endpoint {:#04x} every {} ms",
             endpoint.address,
@@ -568,7 +674,7 @@ impl Usb {
                 Setup { request_type: 0x23, request: SET_FEATURE, value: PORT_POWER, index: port as u16 };
             controller.control(slot, setup, 0, &[], "SET_FEATURE (port power)").await?;
         }
-        time::sleep(Duration::from_millis(hub.power_on_ms as u64)).await;
+        controller.platform().sleep(Duration::from_millis(hub.power_on_ms as u64)).await;
         let dci = endpoint.context_index();
         controller.queue_interrupt_in(slot, dci, (hub.ports as u16 + 8) / 8)?;
         log::info!("usb: {place}: hub ({ids}) with {} ports", hub.ports);
@@ -637,9 +743,9 @@ impl Usb {
     async fn reset_hub_port(&mut self, c: usize, hub: u8, port: u8) -> Result<u8, Error> {
         let setup = Setup { request_type: 0x23, request: SET_FEATURE, value: PORT_RESET, index: port as u16 };
         self.controllers[c].control(hub, setup, 0, &[], "SET_FEATURE (port reset)").await?;
-        let deadline = time::uptime() + HUB_RESET_TIMEOUT;
+        let deadline = self.controllers[c].platform().now() + HUB_RESET_TIMEOUT;
         loop {
-            time::sleep(Duration::from_millis(10)).await;
+            self.controllers[c].platform().sleep(Duration::from_millis(10)).await;
             let (status, changes) = self.hub_port_status(c, hub, port).await?;
             if changes & C_PORT_RESET_BIT != 0 {
                 self.clear_hub_changes(c, hub, port, changes).await?;
@@ -650,8 +756,8 @@ impl Usb {
                     _ => FULL_SPEED,
                 });
             }
-            if time::uptime() > deadline {
-                return Err(Error::Timeout("hub port reset"));
+            if self.controllers[c].platform().now() > deadline {
+                return Err(Error::Timeout { what: "hub port reset", after: HUB_RESET_TIMEOUT });
             }
         }
     }
@@ -673,7 +779,7 @@ impl Usb {
                 if let Ok(data) = controller.interrupt_data(slot, dci, 8 - residue.min(8) as usize) {
                     let mut report = [0u8; 8];
                     report.copy_from_slice(&data[..8]);
-                    KEYBOARD_EVENTS.push(KeyboardEvent::Report(id, report));
+                    controller.platform().keyboard_event(KeyboardEvent::Report(id, report));
                 }
                 if let Err(error) = controller.queue_interrupt_in(slot, dci, 8) {
                     log::warn!("usb: {place}: keyboard {id}: {error}");
@@ -702,35 +808,36 @@ impl Usb {
     }
 
     /// Forgets the devices `gone` picks, and everything behind them if they
-    /// are hubs; each is logged and its slot disabled.
+    /// are hubs; each is logged and its slot (if it has one) disabled.
     async fn detach(&mut self, c: usize, gone: impl Fn(&Device) -> bool) {
-        let mut slots: Vec<u8> =
-            self.devices.iter().filter(|d| d.controller == c && gone(d)).map(|d| d.slot).collect();
-        let mut at = 0;
-        while at < slots.len() {
-            let hub = slots[at];
-            slots.extend(
-                self.devices
-                    .iter()
-                    .filter(|d| d.controller == c && d.parent.is_some_and(|(h, _)| h == hub))
-                    .map(|d| d.slot),
-            );
-            at += 1;
+        let mut leaving: Vec<bool> = self.devices.iter().map(|d| d.controller == c && gone(d)).collect();
+        // A hub is listed before what hangs on it, so one pass finds it all.
+        for i in 0..self.devices.len() {
+            let device = &self.devices[i];
+            let behind_a_leaving_hub = device.controller == c
+                && device.parent.is_some_and(|(hub, _)| {
+                    self.devices.iter().zip(&leaving).any(|(d, &leaves)| {
+                        leaves && d.controller == c && d.kind != Kind::Failed && d.slot == hub
+                    })
+                });
+            leaving[i] |= behind_a_leaving_hub;
         }
-        for slot in slots {
-            let Some(index) = self.devices.iter().position(|d| d.controller == c && d.slot == slot) else {
-                continue;
-            };
-            let device = self.devices.remove(index);
+        let mut gone = Vec::new();
+        for (device, leaves) in core::mem::take(&mut self.devices).into_iter().zip(leaving) {
+            if leaves { gone.push(device) } else { self.devices.push(device) }
+        }
+        for device in gone {
             match device.kind {
                 Kind::Keyboard { id, .. } => {
-                    KEYBOARD_EVENTS.push(KeyboardEvent::Detached(id));
+                    self.controllers[c].platform().keyboard_event(KeyboardEvent::Detached(id));
                     log::info!("usb: {}: keyboard {id} unplugged", device.place);
                 }
                 Kind::Hub { .. } => log::info!("usb: {}: hub unplugged", device.place),
-                Kind::Other => log::info!("usb: {}: device unplugged", device.place),
+                Kind::Other | Kind::Failed => log::info!("usb: {}: device unplugged", device.place),
             }
-            self.controllers[c].disable_slot(slot).await;
+            if device.kind != Kind::Failed {
+                self.controllers[c].disable_slot(device.slot).await;
+            }
         }
     }
 

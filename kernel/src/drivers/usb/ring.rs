@@ -54,6 +54,13 @@ impl Producer {
         }
         index
     }
+
+    /// Where the next TRB will go, and the cycle state it will carry: what
+    /// the controller's dequeue pointer is set to when what is queued
+    /// before it is to be skipped.
+    pub fn position(&self) -> (usize, bool) {
+        (self.enqueue, self.cycle)
+    }
 }
 
 /// Takes the TRBs a controller wrote into a one-segment event ring.
@@ -122,6 +129,7 @@ mod tests {
         let mut producer = Producer::new();
         let indices: Vec<usize> = (0..7).map(|n| producer.push(&mut ring, 0x1000, [n, 0, 0, 0])).collect();
         assert_eq!(indices, [0, 1, 2, 0, 1, 2, 0]);
+        assert_eq!(producer.position(), (1, true), "third lap, after entry 0");
         // The link TRB points at the start, toggles the cycle, and was
         // written with the cycle state of its lap (the second: 0).
         let link = Link::try_from(ring[3]).expect("a Link TRB");

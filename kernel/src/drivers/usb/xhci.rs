@@ -9,16 +9,13 @@
 //! Waits sleep on the clock, so a controller that never answers costs a
 //! log line, never the boot.
 
+use super::Error;
+use super::platform::{Dma, Platform};
 use super::ring::{Consumer, Producer, TRB_BYTES, Trb};
-use super::{Error, wait_for_interrupt};
-use crate::drivers::pci;
-use crate::mem::{dma::DmaPage, paging};
-use crate::time;
-use alloc::{collections::VecDeque, format, string::String, vec::Vec};
-use core::num::NonZeroUsize;
+use alloc::{collections::VecDeque, string::String, vec::Vec};
 use core::sync::atomic::{Ordering, fence};
 use core::time::Duration;
-use xhci::accessor::{Mapper, single};
+use xhci::accessor::single;
 use xhci::context::{EndpointType, Input32Byte, Input64Byte, InputHandler};
 use xhci::extended_capabilities::usb_legacy_support_capability::{LegSup, UsbLegacySupportControlStatus};
 use xhci::registers::PortRegisterSet;
@@ -45,21 +42,6 @@ const CONTROL_DATA_MAX: usize = 2048;
 const INTERRUPT_DATA: usize = 2048;
 const INTERRUPT_DATA_MAX: usize = 32;
 
-/// Maps registers through the kernel's uncached MMIO window, where the
-/// controller's BAR was mapped before use (mapping twice is harmless).
-#[derive(Debug, Clone, Copy)]
-pub struct Mmio;
-
-impl Mapper for Mmio {
-    unsafe fn map(&mut self, physical: usize, bytes: usize) -> NonZeroUsize {
-        let virtual_address = paging::map_mmio(physical as u64, bytes as u64)
-            .expect("the controller's registers were mapped when it was found");
-        NonZeroUsize::new(virtual_address as usize).expect("the MMIO window is not at address 0")
-    }
-
-    fn unmap(&mut self, _virtual: usize, _bytes: usize) {}
-}
-
 /// What the controller reported, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
@@ -72,11 +54,12 @@ pub enum Event {
 const SUCCESS: u8 = 1;
 const SHORT_PACKET: u8 = 13;
 const STALL: u8 = 6;
+const RING_STOPPED: u8 = 24;
 
 /// A DMA page the controller can reach: a controller without 64-bit
 /// addressing (`wide`) only reaches the first 4 GiB.
-fn dma_page(wide: bool) -> Result<DmaPage, Error> {
-    let page = DmaPage::new().ok_or(Error::NoMemory)?;
+fn dma_page<P: Platform>(platform: &P, wide: bool) -> Result<P::Page, Error> {
+    let page = platform.dma_page().ok_or(Error::NoMemory)?;
     if !wide && page.physical() >= 1 << 32 {
         return Err(Error::Controller("reaches only the first 4 GiB, and the free memory is above"));
     }
@@ -84,14 +67,14 @@ fn dma_page(wide: bool) -> Result<DmaPage, Error> {
 }
 
 /// A transfer ring: one page, with its producer state.
-struct TransferRing {
-    page: DmaPage,
+struct TransferRing<D> {
+    page: D,
     producer: Producer,
 }
 
-impl TransferRing {
-    fn new(wide: bool) -> Result<Self, Error> {
-        Ok(Self { page: dma_page(wide)?, producer: Producer::new() })
+impl<D: Dma> TransferRing<D> {
+    fn new<P: Platform<Page = D>>(platform: &P, wide: bool) -> Result<Self, Error> {
+        Ok(Self { page: dma_page(platform, wide)?, producer: Producer::new() })
     }
 
     /// Queues `trb` and returns its physical address.
@@ -102,7 +85,7 @@ impl TransferRing {
     }
 }
 
-fn ring(page: &mut DmaPage) -> &mut [Trb] {
+fn ring(page: &mut impl Dma) -> &mut [Trb] {
     // SAFETY: the page is 4 KiB of DMA memory, 256 TRBs, owned by the one
     // ring it was allocated for; only the USB task touches it.
     unsafe { core::slice::from_raw_parts_mut(page.as_ptr() as *mut Trb, RING_TRBS) }
@@ -110,12 +93,12 @@ fn ring(page: &mut DmaPage) -> &mut [Trb] {
 
 /// A device slot's memory: its output (device) context, the input context
 /// commands read, a ring per endpoint in use and a page for data.
-struct Slot {
+struct Slot<D> {
     id: u8,
-    _output: DmaPage,
-    input: DmaPage,
-    rings: [Option<TransferRing>; 32],
-    data: DmaPage,
+    _output: D,
+    input: D,
+    rings: [Option<TransferRing<D>>; 32],
+    data: D,
 }
 
 /// Where a device hangs: which root port, the route through hubs, and the
@@ -144,63 +127,64 @@ pub struct Setup {
     pub index: u16,
 }
 
-pub struct Controller {
+pub struct Controller<P: Platform> {
     pub name: String,
-    regs: xhci::Registers<Mmio>,
+    platform: P,
+    regs: xhci::Registers<P::Mapper>,
     /// Virtual address of the registers (for the extended capabilities).
     base: u64,
     context_64: bool,
     /// Whether it reaches memory above 4 GiB (64-bit addressing).
     wide: bool,
-    dcbaa: DmaPage,
-    _scratchpads: Vec<DmaPage>,
-    commands: DmaPage,
+    dcbaa: P::Page,
+    _scratchpads: Vec<P::Page>,
+    commands: P::Page,
     command_ring: Producer,
-    events: DmaPage,
-    _segment_table: DmaPage,
+    events: P::Page,
+    _segment_table: P::Page,
     event_ring: Consumer,
     /// Events taken from the ring that no waiter wanted yet.
     pending: VecDeque<Event>,
     /// The USB major revision (2 or 3) of each port, by port number - 1.
     protocols: Vec<u8>,
-    slots: Vec<Slot>,
+    slots: Vec<Slot<P::Page>>,
+    /// Set once a timed-out command could not be aborted: the command ring
+    /// is stuck, so later commands fail at once instead of each waiting.
+    commands_stuck: bool,
 }
 
-impl Controller {
-    /// Takes the controller from the firmware, resets and starts it.
-    pub async fn start(function: &pci::Function) -> Result<Controller, Error> {
-        let name = format!("xHCI {}", function.address);
-        let bar = function.bars().get(0).ok_or(Error::NoRegisters)?;
-        function.enable_memory_and_dma();
-        let base =
-            paging::map_mmio(bar.address, bar.size).map_err(|error| Error::Map(format!("{error:?}")))?;
-        // SAFETY: the BAR holds this controller's registers, mapped uncached
-        // just now, and this is the only accessor made for them.
-        let mut regs = unsafe { xhci::Registers::new(bar.address as usize, Mmio) };
+impl<P: Platform> Controller<P> {
+    /// Takes the controller from the firmware, resets it and gives it its
+    /// rings; it does not run yet, and raises no interrupt.
+    pub async fn start(platform: P, name: String) -> Result<Self, Error> {
+        let (physical, base) = platform.registers();
+        // SAFETY: the platform mapped the controller's registers, and this
+        // is the only accessor made for them.
+        let mut regs = unsafe { xhci::Registers::new(physical as usize, platform.mapper()) };
         let xecp = regs.capability.hccparams1.read_volatile().xhci_extended_capabilities_pointer();
         let capabilities = extended_capabilities(base, xecp as u64 * 4);
         if let Some(&(_, legacy)) = capabilities.iter().find(|(id, _)| *id == CAP_LEGACY) {
-            take_from_firmware(&name, bar.address + (legacy - base)).await;
+            take_from_firmware(&platform, &name, physical + (legacy - base)).await;
         } else {
             log::info!("usb: {name}: no USB Legacy Support capability: the firmware cannot hold it");
         }
-        reset(&mut regs).await?;
+        reset(&platform, &mut regs).await?;
         let wide = regs.capability.hccparams1.read_volatile().addressing_capability();
 
         let slots = regs.capability.hcsparams1.read_volatile().number_of_device_slots();
         regs.operational.config.update_volatile(|config| {
             config.set_max_device_slots_enabled(slots);
         });
-        let dcbaa = dma_page(wide)?;
-        let scratchpads = scratchpads(&regs, &dcbaa, wide)?;
+        let dcbaa = dma_page(&platform, wide)?;
+        let scratchpads = scratchpads(&platform, &regs, &dcbaa, wide)?;
         regs.operational.dcbaap.update_volatile(|pointer| pointer.set(dcbaa.physical()));
-        let commands = dma_page(wide)?;
+        let commands = dma_page(&platform, wide)?;
         regs.operational.crcr.update_volatile(|crcr| {
             crcr.set_command_ring_pointer(commands.physical());
             crcr.set_ring_cycle_state();
         });
-        let events = dma_page(wide)?;
-        let segment_table = dma_page(wide)?;
+        let events = dma_page(&platform, wide)?;
+        let segment_table = dma_page(&platform, wide)?;
         // SAFETY: the table's first entry is the 16 bytes at its start: the
         // segment's address and its size in TRBs.
         unsafe {
@@ -237,6 +221,7 @@ impl Controller {
         }
         Ok(Controller {
             name,
+            platform,
             regs,
             base,
             context_64,
@@ -251,23 +236,35 @@ impl Controller {
             pending: VecDeque::new(),
             protocols,
             slots: Vec::new(),
+            commands_stuck: false,
         })
     }
 
-    /// Enables the controller's interrupts, sets it running and powers its
-    /// ports (where the controller switches port power, a reset leaves them
-    /// off).
+    pub fn platform(&self) -> &P {
+        &self.platform
+    }
+
+    /// Sets the controller running and powers its ports (where the
+    /// controller switches port power, a reset leaves them off). Its
+    /// interrupts stay off until [`Controller::enable_interrupts`]; a
+    /// controller that does not start is stopped again.
     pub async fn run(&mut self) -> Result<(), Error> {
         self.regs.operational.usbcmd.update_volatile(|usbcmd| {
-            usbcmd.set_interrupter_enable();
             usbcmd.set_run_stop();
         });
-        let deadline = time::uptime() + HALT_TIMEOUT;
+        let deadline = self.platform.now() + HALT_TIMEOUT;
         while self.regs.operational.usbsts.read_volatile().hc_halted() {
-            if time::uptime() > deadline {
-                return Err(Error::Controller("did not start running"));
+            if self.platform.now() > deadline {
+                self.regs.operational.usbcmd.update_volatile(|usbcmd| {
+                    usbcmd.clear_run_stop();
+                });
+                return Err(Error::Stuck {
+                    what: "did not start running",
+                    within: HALT_TIMEOUT,
+                    register: "HCHalted stayed set",
+                });
             }
-            time::sleep(Duration::from_millis(1)).await;
+            self.platform.sleep(Duration::from_millis(1)).await;
         }
         if self.regs.capability.hccparams1.read_volatile().port_power_control() {
             for port in 0..self.protocols.len() {
@@ -277,9 +274,16 @@ impl Controller {
                 });
             }
             // USB 2 gives a port 20 ms from power to a stable connection.
-            time::sleep(Duration::from_millis(20)).await;
+            self.platform.sleep(Duration::from_millis(20)).await;
         }
         Ok(())
+    }
+
+    /// Lets the interrupter raise its interrupt, once one is set up.
+    pub fn enable_interrupts(&mut self) {
+        self.regs.operational.usbcmd.update_volatile(|usbcmd| {
+            usbcmd.set_interrupter_enable();
+        });
     }
 
     /// Where the interrupter's management register and USBSTS are mapped
@@ -337,7 +341,7 @@ impl Controller {
             zero_changes(portsc);
             portsc.set_port_reset();
         });
-        let deadline = time::uptime() + PORT_RESET_TIMEOUT;
+        let deadline = self.platform.now() + PORT_RESET_TIMEOUT;
         loop {
             let portsc = self.portsc(port);
             if !portsc.port_reset() && portsc.port_enabled_disabled() {
@@ -347,10 +351,10 @@ impl Controller {
             if !portsc.current_connect_status() {
                 return Err(Error::Disconnected);
             }
-            if time::uptime() > deadline {
-                return Err(Error::Timeout("port reset"));
+            if self.platform.now() > deadline {
+                return Err(Error::Timeout { what: "port reset", after: PORT_RESET_TIMEOUT });
             }
-            time::sleep(Duration::from_millis(2)).await;
+            self.platform.sleep(Duration::from_millis(2)).await;
         }
     }
 
@@ -395,17 +399,17 @@ impl Controller {
         what: &'static str,
         wanted: impl Fn(&Event) -> bool,
     ) -> Result<Event, Error> {
-        let deadline = time::uptime() + COMMAND_TIMEOUT;
+        let deadline = self.platform.now() + COMMAND_TIMEOUT;
         loop {
             self.drain();
             if let Some(at) = self.pending.iter().position(&wanted) {
                 return Ok(self.pending.remove(at).expect("found"));
             }
-            let now = time::uptime();
+            let now = self.platform.now();
             if now >= deadline {
-                return Err(Error::Timeout(what));
+                return Err(Error::Timeout { what, after: COMMAND_TIMEOUT });
             }
-            wait_for_interrupt((deadline - now).min(Duration::from_millis(10))).await;
+            self.platform.wait_for_interrupt((deadline - now).min(Duration::from_millis(10))).await;
         }
     }
 
@@ -418,23 +422,84 @@ impl Controller {
         });
     }
 
-    /// Runs a command and returns the slot its completion names.
+    /// Runs a command and returns the slot its completion names. A command
+    /// that does not complete in time is aborted, so that the ones after it
+    /// run.
     async fn command(&mut self, trb: command::Allowed, what: &'static str) -> Result<u8, Error> {
+        if self.commands_stuck {
+            return Err(Error::CommandsStuck(what));
+        }
         let start = self.commands.physical();
         let index = self.command_ring.push(ring(&mut self.commands), start, trb.into_raw());
         let address = start + index as u64 * TRB_BYTES;
         self.ring_doorbell(0, 0);
-        match self
-            .wait_for(what, |event| matches!(event, Event::Command { trb, .. } if *trb == address))
-            .await?
-        {
-            Event::Command { code: SUCCESS, slot, .. } => Ok(slot),
-            Event::Command { code, .. } => Err(Error::Completion { what, code }),
-            _ => unreachable!("wait_for returns what it waited for"),
+        let completion =
+            self.wait_for(what, |event| matches!(event, Event::Command { trb, .. } if *trb == address)).await;
+        match completion {
+            Ok(Event::Command { code: SUCCESS, slot, .. }) => Ok(slot),
+            Ok(Event::Command { code, .. }) => Err(Error::Completion { what, code }),
+            Ok(_) => unreachable!("wait_for returns what it waited for"),
+            Err(error) => {
+                self.abort_command(address).await;
+                Err(error)
+            }
         }
     }
 
-    fn slot(&mut self, id: u8) -> Result<&mut Slot, Error> {
+    /// Aborts the command at `address`, which did not complete: the
+    /// controller stops its command ring, reporting the abort and the stop,
+    /// and runs the next command when the doorbell rings again. Both
+    /// reports are taken here, so that neither is mistaken for the
+    /// completion of a later command at the same place. A ring that does not
+    /// stop leaves the controller without commands.
+    async fn abort_command(&mut self, address: u64) {
+        if !self.regs.operational.crcr.read_volatile().command_ring_running() {
+            return;
+        }
+        self.regs.operational.crcr.update_volatile(|crcr| {
+            crcr.set_command_abort();
+        });
+        let stopped = self
+            .wait_for("Command Abort", |event| matches!(event, Event::Command { code: RING_STOPPED, .. }))
+            .await;
+        self.pending.retain(|event| !matches!(event, Event::Command { trb, .. } if *trb == address));
+        if stopped.is_err() {
+            log::error!(
+                "usb: {}: its command ring did not stop within {} ms of an abort; no more commands are sent to it",
+                self.name,
+                COMMAND_TIMEOUT.as_millis()
+            );
+            self.commands_stuck = true;
+        }
+    }
+
+    /// Makes endpoint 0 of slot `id` usable again after a transfer on it
+    /// failed: a halted endpoint (an error or a stall halts it) is reset, a
+    /// running one (its transfer never ended) stopped; then the
+    /// controller's dequeue pointer is moved past what is left on the ring.
+    async fn recover_endpoint0(&mut self, id: u8, halted: bool) -> Result<(), Error> {
+        if halted {
+            let mut trb = command::ResetEndpoint::new();
+            trb.set_slot_id(id).set_endpoint_id(1);
+            self.command(trb.into(), "Reset Endpoint").await?;
+        } else {
+            let mut trb = command::StopEndpoint::new();
+            trb.set_slot_id(id).set_endpoint_id(1);
+            self.command(trb.into(), "Stop Endpoint").await?;
+        }
+        let ring = self.slot(id)?.rings[1].as_ref().ok_or(Error::NoSlot(id))?;
+        let (index, cycle) = ring.producer.position();
+        let mut trb = command::SetTrDequeuePointer::new();
+        trb.set_slot_id(id)
+            .set_endpoint_id(1)
+            .set_new_tr_dequeue_pointer(ring.page.physical() + index as u64 * TRB_BYTES);
+        if cycle {
+            trb.set_dequeue_cycle_state();
+        }
+        self.command(trb.into(), "Set TR Dequeue Pointer").await.map(|_| ())
+    }
+
+    fn slot(&mut self, id: u8) -> Result<&mut Slot<P::Page>, Error> {
         self.slots.iter_mut().find(|slot| slot.id == id).ok_or(Error::NoSlot(id))
     }
 
@@ -460,14 +525,14 @@ impl Controller {
     /// Enable Slot, then Address Device with endpoint 0 set up: the device
     /// answers at its own address afterwards. Returns the slot.
     pub async fn address_device(&mut self, route: Route) -> Result<u8, Error> {
-        let output = dma_page(self.wide)?;
-        let ep0 = TransferRing::new(self.wide)?;
-        let (input, data) = (dma_page(self.wide)?, dma_page(self.wide)?);
+        let output = dma_page(&self.platform, self.wide)?;
+        let ep0 = TransferRing::new(&self.platform, self.wide)?;
+        let (input, data) = (dma_page(&self.platform, self.wide)?, dma_page(&self.platform, self.wide)?);
         let id = self.command(command::EnableSlot::new().into(), "Enable Slot").await?;
         // SAFETY: the DCBAA page holds one u64 per slot (at most 255).
         unsafe { (self.dcbaa.as_ptr() as *mut u64).add(id as usize).write_volatile(output.physical()) };
         let ep0_start = ep0.page.physical();
-        let mut rings: [Option<TransferRing>; 32] = Default::default();
+        let mut rings: [Option<TransferRing<P::Page>>; 32] = Default::default();
         rings[1] = Some(ep0);
         self.slots.push(Slot { id, _output: output, input, rings, data });
         let max_packet = match route.speed {
@@ -523,7 +588,7 @@ impl Controller {
         hub_ports: Option<u8>,
     ) -> Result<(), Error> {
         let dci = endpoint.context_index();
-        let transfer_ring = TransferRing::new(self.wide)?;
+        let transfer_ring = TransferRing::new(&self.platform, self.wide)?;
         let ring_start = transfer_ring.page.physical();
         self.slot(id)?.rings[dci as usize] = Some(transfer_ring);
         let (input, address) = self.input(id)?;
@@ -612,12 +677,23 @@ impl Controller {
         self.ring_doorbell(id, 1);
         let event = self
             .wait_for(what, |event| matches!(event, Event::Transfer { slot, endpoint: 1, .. } if *slot == id))
-            .await?;
-        match event {
-            Event::Transfer { code: SUCCESS | SHORT_PACKET, .. } => {}
-            Event::Transfer { code: STALL, .. } => return Err(Error::Stalled(what)),
-            Event::Transfer { code, .. } => return Err(Error::Completion { what, code }),
-            _ => unreachable!("wait_for returns what it waited for"),
+            .await;
+        let error = match event {
+            Ok(Event::Transfer { code: SUCCESS | SHORT_PACKET, .. }) => None,
+            Ok(Event::Transfer { code: STALL, .. }) => Some(Error::Stalled(what)),
+            Ok(Event::Transfer { code, .. }) => Some(Error::Completion { what, code }),
+            Ok(_) => unreachable!("wait_for returns what it waited for"),
+            Err(error) => Some(error),
+        };
+        if let Some(error) = error {
+            let halted = !matches!(error, Error::Timeout { .. });
+            if let Err(reset) = self.recover_endpoint0(id, halted).await {
+                log::warn!(
+                    "usb: {}: slot {id}: endpoint 0 not recovered after {what} failed: {reset}",
+                    self.name
+                );
+            }
+            return Err(error);
         }
         let slot = self.slot(id)?;
         let mut bytes = alloc::vec![0u8; if inward { length as usize } else { 0 }];
@@ -747,23 +823,26 @@ fn extended_capabilities(base: u64, offset: u64) -> Vec<(u32, u64)> {
 /// `legacy`: ask for the controller, wait (bounded) for the firmware to let
 /// go, then switch its SMIs off. A firmware that holds on is logged and
 /// overridden.
-async fn take_from_firmware(name: &str, legacy: u64) {
+async fn take_from_firmware(platform: &impl Platform, name: &str, legacy: u64) {
     // SAFETY: the capability's two registers, in the mapped BAR; the
     // crate's own accessor puts both at the same address, so they are made
     // here, four bytes apart.
     let (mut legsup, mut control) = unsafe {
         (
-            single::ReadWrite::<LegSup, Mmio>::new(legacy as usize, Mmio),
-            single::ReadWrite::<UsbLegacySupportControlStatus, Mmio>::new(legacy as usize + 4, Mmio),
+            single::ReadWrite::<LegSup, _>::new(legacy as usize, platform.mapper()),
+            single::ReadWrite::<UsbLegacySupportControlStatus, _>::new(
+                legacy as usize + 4,
+                platform.mapper(),
+            ),
         )
     };
     let firmware_owned = legsup.read_volatile().hc_bios_owned_semaphore();
     legsup.update_volatile(|legsup| {
         legsup.set_hc_os_owned_semaphore();
     });
-    let deadline = time::uptime() + HANDOFF_TIMEOUT;
+    let deadline = platform.now() + HANDOFF_TIMEOUT;
     while legsup.read_volatile().hc_bios_owned_semaphore() {
-        if time::uptime() > deadline {
+        if platform.now() > deadline {
             log::warn!(
                 "usb: {name}: the firmware did not give the controller up within {} ms; taking it anyway",
                 HANDOFF_TIMEOUT.as_millis()
@@ -773,7 +852,7 @@ async fn take_from_firmware(name: &str, legacy: u64) {
             });
             break;
         }
-        time::sleep(Duration::from_millis(1)).await;
+        platform.sleep(Duration::from_millis(1)).await;
     }
     control.update_volatile(|control| {
         control
@@ -792,44 +871,62 @@ async fn take_from_firmware(name: &str, legacy: u64) {
 }
 
 /// Stops the controller and resets it, each step bounded.
-async fn reset(regs: &mut xhci::Registers<Mmio>) -> Result<(), Error> {
+async fn reset<P: Platform>(platform: &P, regs: &mut xhci::Registers<P::Mapper>) -> Result<(), Error> {
     regs.operational.usbcmd.update_volatile(|usbcmd| {
         usbcmd.clear_run_stop();
     });
-    let deadline = time::uptime() + HALT_TIMEOUT;
+    let deadline = platform.now() + HALT_TIMEOUT;
     while !regs.operational.usbsts.read_volatile().hc_halted() {
-        if time::uptime() > deadline {
-            return Err(Error::Controller("did not halt"));
+        if platform.now() > deadline {
+            return Err(Error::Stuck {
+                what: "did not halt",
+                within: HALT_TIMEOUT,
+                register: "HCHalted stayed clear",
+            });
         }
-        time::sleep(Duration::from_millis(1)).await;
+        platform.sleep(Duration::from_millis(1)).await;
     }
     regs.operational.usbcmd.update_volatile(|usbcmd| {
         usbcmd.set_host_controller_reset();
     });
-    let deadline = time::uptime() + RESET_TIMEOUT;
+    let deadline = platform.now() + RESET_TIMEOUT;
     loop {
         let resetting = regs.operational.usbcmd.read_volatile().host_controller_reset();
-        if !resetting && !regs.operational.usbsts.read_volatile().controller_not_ready() {
+        let not_ready = regs.operational.usbsts.read_volatile().controller_not_ready();
+        if !resetting && !not_ready {
             return Ok(());
         }
-        if time::uptime() > deadline {
-            return Err(Error::Controller("did not come out of reset within 1 s"));
+        if platform.now() > deadline {
+            return Err(Error::Stuck {
+                what: "did not come out of reset",
+                within: RESET_TIMEOUT,
+                register: if resetting {
+                    "Host Controller Reset stayed set"
+                } else {
+                    "Controller Not Ready stayed set"
+                },
+            });
         }
-        time::sleep(Duration::from_millis(1)).await;
+        platform.sleep(Duration::from_millis(1)).await;
     }
 }
 
 /// The scratchpad buffers the controller asks for, listed in the array
 /// that DCBAA entry 0 points to.
-fn scratchpads(regs: &xhci::Registers<Mmio>, dcbaa: &DmaPage, wide: bool) -> Result<Vec<DmaPage>, Error> {
+fn scratchpads<P: Platform>(
+    platform: &P,
+    regs: &xhci::Registers<P::Mapper>,
+    dcbaa: &P::Page,
+    wide: bool,
+) -> Result<Vec<P::Page>, Error> {
     let count = regs.capability.hcsparams2.read_volatile().max_scratchpad_buffers() as usize;
     let mut pages = Vec::new();
     if count == 0 {
         return Ok(pages);
     }
-    let array = dma_page(wide)?;
+    let array = dma_page(platform, wide)?;
     for i in 0..count.min(512) {
-        let page = dma_page(wide)?;
+        let page = dma_page(platform, wide)?;
         // SAFETY: the array page holds 512 u64 entries.
         unsafe { (array.as_ptr() as *mut u64).add(i).write_volatile(page.physical()) };
         pages.push(page);
