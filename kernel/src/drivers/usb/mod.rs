@@ -372,7 +372,9 @@ struct Usb<P: Platform> {
 /// for as long as the kernel runs. Returns when there is no controller.
 pub async fn run() {
     let mut usb = Usb::new();
+    let mut found = 0;
     for function in pci::functions().filter(|function| function.class == XHCI_CLASS) {
+        found += 1;
         let name = format!("xHCI {}", function.address);
         let ids = format!("{:04x}:{:04x}", function.id.vendor, function.id.device);
         match Machine::new(function) {
@@ -381,7 +383,11 @@ pub async fn run() {
         }
     }
     if usb.controllers.is_empty() {
-        log::warn!(
+        // A machine without xHCI is ordinary (QEMU's default PC); one whose
+        // controllers all failed is worth a warning.
+        let level = if found == 0 { log::Level::Info } else { log::Level::Warn };
+        log::log!(
+            level,
             "usb: no xHCI controller in use; USB keyboards are not read (a PS/2 keyboard and the serial line still are)"
         );
         return;
