@@ -404,7 +404,9 @@ fn usb_boots(iso: &Path) -> Vec<Boot> {
                         Step::Monitor(json!({"execute": "send-key",
                         "arguments": {"keys": [{"type": "qcode", "data": "a"}], "hold-time": 1000}})),
                         key("ret"),
-                        Step::Serial("\naaaa"),
+                        // The end of echo's output: a log line may come between
+                        // the typed line and it.
+                        Step::Serial("aaaa\n> "),
                         Step::Type(Via::Serial, "pci"),
                         Step::Serial("class 0c0330 USB xHCI controller\n    BAR0: mem64 0x"),
                     ]
