@@ -1,5 +1,7 @@
-//! Limine handed over everything the kernel relies on, and it is sane, and
-//! the frame allocator hands out exactly the usable memory. The BIOS boot
+//! Limine handed over everything the kernel relies on, and it is sane; the
+//! frame allocator hands out exactly the usable memory; and the kernel maps
+//! the framebuffer write-combining, device registers uncached and the heap
+//! write-back, as the PAT and the page tables read back say. The BIOS boot
 //! has 64 MiB, the least the kernel is meant for (`frames` boots 8 GiB).
 
 // runner: firmware=both
@@ -11,7 +13,9 @@
 #![test_runner(harness::run)]
 #![reexport_test_harness_main = "test_main"]
 
+use kernel::arch::pat::{self, MemoryType};
 use kernel::boot::{self, Firmware, RegionKind};
+use kernel::mem::paging;
 
 harness::test_kernel!();
 
@@ -98,3 +102,39 @@ fn the_allocator_covers_usable_and_reclaimed_memory_less_boot_memory() {
 fn every_usable_frame_is_handed_out_exactly_once() {
     harness::memory::assert_every_frame_is_handed_out_once();
 }
+
+#[test_case]
+fn the_framebuffer_is_write_combining_devices_uncached_and_ram_write_back() {
+    let table = pat::decode(pat::read());
+    assert_eq!(table[pat::WRITE_COMBINING_ENTRY], Some(MemoryType::WriteCombining), "PAT {:#x}", pat::read());
+    assert_eq!(table[0], Some(MemoryType::WriteBack), "PAT {:#x}", pat::read());
+    assert_eq!(table[3], Some(MemoryType::Uncacheable), "PAT {:#x}", pat::read());
+
+    // The console's mapping of the framebuffer: mapping it again finds the
+    // same pages and returns their address.
+    let info = boot::info();
+    let fb = info.framebuffer.expect("a framebuffer");
+    let physical = fb.address as u64 - info.hhdm_offset;
+    let length = fb.pitch as u64 * fb.height as u64;
+    let address = paging::map_write_combining(physical, length).expect("the framebuffer's mapping");
+    assert_ne!(address, fb.address as u64, "the framebuffer is drawn through the HHDM");
+    for offset in (0..length).step_by(4096) {
+        let page = paging::mapping(address + offset).expect("every page of the framebuffer mapped");
+        assert_eq!(page.physical, physical + offset);
+        assert_eq!(page.pat_entry, pat::WRITE_COMBINING_ENTRY, "page at offset {offset:#x}");
+        assert!(page.writable && !page.executable);
+    }
+
+    // The local APIC's registers (mapped by the interrupt setup) stay
+    // uncached.
+    let lapic = paging::map_mmio(0xfee0_0000, 4096).expect("the local APIC's mapping");
+    let registers = paging::mapping(lapic).expect("the local APIC mapped");
+    assert_eq!(table[registers.pat_entry], Some(MemoryType::Uncacheable));
+
+    // The heap is RAM: write-back.
+    let boxed = alloc::boxed::Box::new([0u8; 64]);
+    let heap = paging::mapping(boxed.as_ptr() as u64).expect("the heap in 4 KiB pages");
+    assert_eq!(table[heap.pat_entry], Some(MemoryType::WriteBack));
+}
+
+extern crate alloc;

@@ -3,7 +3,7 @@
 //! glyph blended straight from the font. The renderer's caches, batches and
 //! scroll tricks must never show anything else.
 //!
-//! `FUZZ_ITERS` sets the number of random strings (default 1,000,000); the
+//! `FUZZ_ITERS` sets the number of random strings (default 400,000); the
 //! seed is fixed, so a failure repeats.
 
 use super::font::{Font, Glyphs};
@@ -46,7 +46,7 @@ impl QuickHasher {
 type Expected = HashMap<Cell, Vec<u8>, BuildHasherDefault<QuickHasher>>;
 
 fn fuzz_iterations() -> u64 {
-    std::env::var("FUZZ_ITERS").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000_000)
+    std::env::var("FUZZ_ITERS").ok().and_then(|n| n.parse().ok()).unwrap_or(400_000)
 }
 
 /// A renderer drawing into a framebuffer in RAM, the terminal feeding it,

@@ -36,8 +36,9 @@ struct Com1 {
     dropped: usize,
 }
 
-/// `None` until [`init`], and on machines without a UART at COM1.
-static PORT: IrqSafeMutex<Option<Com1>> = IrqSafeMutex::new(None);
+/// Unset until [`init`], and on machines without a UART at COM1. (A `Once`
+/// starts as zeros: the 16 KiB queue costs the kernel image nothing.)
+static PORT: Once<IrqSafeMutex<Com1>> = Once::new();
 
 static LINE: Once<IrqLine> = Once::new();
 
@@ -50,7 +51,7 @@ pub fn init() -> Result<(), ProbeError> {
     // SAFETY: COM1 is the standard base; nothing else in the kernel drives
     // these ports, and the port object is kept behind `PORT`'s lock.
     let port = unsafe { Uart16550Tty::new_port(COM1, Config::default()) }?;
-    *PORT.lock() = Some(Com1 { port, queue: Ring::new(), queued: false, dropped: 0 });
+    PORT.call_once(|| IrqSafeMutex::new(Com1 { port, queue: Ring::new(), queued: false, dropped: 0 }));
     Ok(())
 }
 
@@ -59,28 +60,25 @@ pub type ProbeError = Uart16550TtyError;
 
 /// Whether COM1 answered [`init`]'s probe.
 pub fn present() -> bool {
-    PORT.lock().is_some()
+    PORT.get().is_some()
 }
 
 /// Takes IRQ 4 and asks COM1 to raise it when a byte arrives and when it can
 /// take more output; from then on output is queued. Without COM1 nothing is
 /// registered.
 pub fn enable_interrupts() -> Result<(), RegisterError> {
-    if PORT.lock().is_none() {
-        return Ok(());
-    }
+    let Some(port) = PORT.get() else { return Ok(()) };
     let line = interrupts::register(IRQ, on_interrupt)?;
     LINE.call_once(|| line);
-    if let Some(com1) = PORT.lock().as_mut() {
-        com1.port.inner_mut().enable_interrupts(IER::DATA_READY | IER::THR_EMPTY);
-        com1.queued = true;
-    }
+    let mut com1 = port.lock();
+    com1.port.inner_mut().enable_interrupts(IER::DATA_READY | IER::THR_EMPTY);
+    com1.queued = true;
     Ok(())
 }
 
 fn on_interrupt() {
-    let mut port = PORT.lock();
-    let Some(com1) = port.as_mut() else { return };
+    let Some(port) = PORT.get() else { return };
+    let mut com1 = port.lock();
     // Reading the identification register acknowledges a transmit-empty
     // interrupt; loop until nothing is pending, or an edge-triggered line
     // would stay raised and never interrupt again.
@@ -118,10 +116,10 @@ fn send(bytes: &[u8]) {
 /// whether the writer may wait.
 fn send_unreported(mut bytes: &[u8]) -> bool {
     let may_wait = x86_64::instructions::interrupts::are_enabled() && !interrupts::in_handler();
+    let Some(port) = PORT.get() else { return may_wait };
     while !bytes.is_empty() {
         {
-            let mut port = PORT.lock();
-            let Some(com1) = port.as_mut() else { return may_wait };
+            let mut com1 = port.lock();
             if !com1.queued {
                 com1.port.inner_mut().send_bytes_exact(bytes);
                 return may_wait;
@@ -147,7 +145,7 @@ fn report_drops(may_wait: bool) {
     if !may_wait {
         return;
     }
-    let dropped = PORT.lock().as_mut().map_or(0, |com1| core::mem::take(&mut com1.dropped));
+    let dropped = PORT.get().map_or(0, |port| core::mem::take(&mut port.lock().dropped));
     if dropped > 0 {
         log::warn!(
             "serial: {dropped} bytes of output dropped (the queue was full while interrupts were off)"
@@ -180,8 +178,8 @@ pub fn write_str_unlogged(text: &str) {
 /// Waits until everything queued is on the wire: before the machine resets
 /// or QEMU exits, say.
 pub fn flush() {
-    if let Some(com1) = PORT.lock().as_mut() {
-        com1.drain();
+    if let Some(port) = PORT.get() {
+        port.lock().drain();
     }
 }
 
@@ -190,8 +188,7 @@ pub fn try_write_fmt(args: fmt::Arguments) {
     struct TryQueue;
     impl Write for TryQueue {
         fn write_str(&mut self, s: &str) -> fmt::Result {
-            let mut port = PORT.try_lock().ok_or(fmt::Error)?;
-            let com1 = port.as_mut().ok_or(fmt::Error)?;
+            let mut com1 = PORT.get().and_then(IrqSafeMutex::try_lock).ok_or(fmt::Error)?;
             if com1.queued {
                 let taken = com1.queue.push(s.as_bytes());
                 com1.dropped += s.len() - taken;
@@ -212,8 +209,9 @@ pub fn try_write_fmt(args: fmt::Arguments) {
 /// Only for fatal paths: the caller never returns to the code that may hold
 /// the lock, and no other CPU is running.
 pub unsafe fn write_fmt_fatal(args: fmt::Arguments) {
-    // SAFETY: per this function's contract.
-    if let Some(com1) = unsafe { PORT.lock_for_fatal_path() }.as_mut() {
+    if let Some(port) = PORT.get() {
+        // SAFETY: per this function's contract.
+        let mut com1 = unsafe { port.lock_for_fatal_path() };
         com1.drain();
         let _ = com1.port.write_fmt(args);
     }
@@ -225,8 +223,9 @@ pub unsafe fn write_fmt_fatal(args: fmt::Arguments) {
 /// # Safety
 /// As for [`write_fmt_fatal`].
 pub unsafe fn write_str_fatal(text: &str) {
-    // SAFETY: per this function's contract.
-    if let Some(com1) = unsafe { PORT.lock_for_fatal_path() }.as_mut() {
+    if let Some(port) = PORT.get() {
+        // SAFETY: per this function's contract.
+        let mut com1 = unsafe { port.lock_for_fatal_path() };
         com1.port.inner_mut().send_bytes_exact(text.as_bytes());
     }
 }

@@ -242,13 +242,13 @@ mod tests {
         assert!(bytes.iter().all(|&b| b == live.fill), "contents changed at {pointer:#x}");
     }
 
-    /// `FUZZ_ITERS` operations (default 1,000,000), sizes 1 B to 64 KiB,
+    /// `FUZZ_ITERS` operations (default 400,000), sizes 1 B to 64 KiB,
     /// alignments 1 B to 4 KiB, every block's contents checked when it is
     /// freed or moved; the seed is fixed, so a failure repeats.
     #[test]
     fn random_alloc_free_realloc_against_a_model() {
         let iterations: u32 =
-            std::env::var("FUZZ_ITERS").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+            std::env::var("FUZZ_ITERS").ok().and_then(|n| n.parse().ok()).unwrap_or(400_000);
         let heap = allocator(64 << 20);
         let mut live: BTreeMap<usize, Live> = BTreeMap::new();
         let mut state = 0x2545_f491_4f6c_dd1du64;

@@ -12,7 +12,9 @@ pub mod machine_check;
 pub mod pat;
 pub mod stack;
 
+use x86_64::VirtAddr;
 use x86_64::instructions::{hlt, interrupts as flag};
+use x86_64::structures::DescriptorTablePointer;
 
 /// Loads the GDT (with the TSS and its interrupt stacks) and the IDT, and
 /// turns machine-check reporting on. First
@@ -41,12 +43,14 @@ pub fn enable_interrupts() {
 /// last resort when the platform's reset mechanisms did nothing.
 pub fn triple_fault() -> ! {
     flag::disable();
-    static EMPTY: x86_64::structures::idt::InterruptDescriptorTable =
-        x86_64::structures::idt::InterruptDescriptorTable::new();
-    EMPTY.load();
-    // SAFETY: with no handlers, the exception becomes a triple fault, which
-    // resets the CPU: what is wanted.
-    unsafe { core::arch::asm!("int3") };
+    let empty = DescriptorTablePointer { limit: 0, base: VirtAddr::zero() };
+    // SAFETY: an IDT with no entries, then an exception: it cannot be
+    // delivered, nor can the double fault after it, so the CPU resets,
+    // which is what is wanted.
+    unsafe {
+        x86_64::instructions::tables::lidt(&empty);
+        core::arch::asm!("int3");
+    }
     halt()
 }
 

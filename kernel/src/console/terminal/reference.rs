@@ -21,7 +21,7 @@ use alacritty_terminal::term::{Config, Term};
 use alacritty_terminal::vte::ansi::{Color, NamedColor, Processor};
 
 /// Random streams compared with the reference.
-const RANDOM_STREAMS: u64 = 10_000;
+const RANDOM_STREAMS: u64 = 4_000;
 
 /// Ember's terminal taking bytes as xterm does (no ONLCR), with an
 /// alternate screen, over storage that lives as long as the test.
