@@ -338,6 +338,9 @@ pub mod memory {
             .max()
             .expect("usable memory");
         let mut seen = alloc::vec![0u64; (end / 4096).div_ceil(64) as usize];
+        // The frames given back below are listed here: room for them now, as
+        // the heap cannot grow while the sweep holds every frame.
+        let mut returned = alloc::vec::Vec::with_capacity(64 * 64);
         let before = frames::stats();
         let mut taken = 0u64;
         let mut region = 0..0;
@@ -372,7 +375,6 @@ pub mod memory {
         // 2 MiB of RAM that is written to on the host: writing to every frame
         // of gigabytes would take it most of a minute); they come out again,
         // last freed first, and no other.
-        let mut returned = alloc::vec::Vec::new();
         for (word, &bits) in seen.iter().enumerate().step_by(seen.len().div_ceil(64)) {
             let mut bits = bits;
             while bits != 0 {

@@ -15,8 +15,10 @@ use talc::source::Source;
 /// The unmapped guard page; the heap starts on the page above it.
 pub const GUARD_PAGE: u64 = 0xffff_c000_0000_0000;
 pub const HEAP_START: u64 = GUARD_PAGE + 4096;
-/// The first mapping, and the least each growth adds.
-pub const INITIAL_SIZE: usize = 1 << 20;
+/// The first mapping: the kernel uses under 16 KiB of heap by its first
+/// prompt, and each page mapped costs time at boot.
+pub const INITIAL_SIZE: usize = 64 << 10;
+/// The least each later growth adds.
 const GROWTH: usize = 1 << 20;
 /// The default limit on the heap's size; `heap=` on the command line
 /// (`heap=64M`, say) overrides it.
@@ -74,7 +76,8 @@ unsafe impl Source for KernelHeap {
         if !source.ready {
             return Err(());
         }
-        let want = (layout.size() + layout.align() + 4096).next_multiple_of(GROWTH).max(INITIAL_SIZE);
+        let step = if source.mapped == 0 { INITIAL_SIZE } else { GROWTH };
+        let want = (layout.size() + layout.align() + 4096).next_multiple_of(step);
         let grow = want.min(source.limit.saturating_sub(source.mapped)) & !4095;
         if grow < layout.size() {
             return Err(());
