@@ -2,7 +2,9 @@
 //! controller (`sim.rs`): what the user reads in the log, and that the
 //! rest of the bus goes on.
 
-use super::sim::{self, Device, Fault, GET_DESCRIPTOR, SET_IDLE, SET_PROTOCOL, Sim};
+use super::sim::{
+    self, Device, Fault, Firmware, GET_DESCRIPTOR, SET_IDLE, SET_PROTOCOL, SMI_ENABLES, SMI_EVENTS, Sim,
+};
 use super::{KeyboardEvent, Usb};
 use crate::testing::logs;
 use core::pin::pin;
@@ -266,4 +268,70 @@ fn a_keyboard_that_stalls_set_idle_types_and_gets_its_leds() {
     block_on(usb.set_keyboard_leds(1, 0b01));
     assert_eq!(sim.device(1).reports_set, [vec![0b01]]);
     assert!(warnings(&logs::take()).is_empty());
+}
+
+/// A controller whose firmware holds it through the USB Legacy Support
+/// capability, with a keyboard on port 3: the driver asks for it at once
+/// (OS Owned), waits until the firmware lets go or its limit passes,
+/// switches every legacy SMI off and clears the SMI events (write 1 to
+/// clear), and only then halts and resets it (the sim checks that order);
+/// the keyboard types. Returns the capability as left, how long bringing
+/// the controller up took, and the log.
+fn handed_over(firmware: Firmware) -> (sim::LegacySupport, Duration, Vec<String>) {
+    logs::capture();
+    let sim = sim::controller(2, 2).with_firmware(firmware);
+    keyboards([3], &sim);
+    let mut usb = start(&sim);
+    let took = sim.now();
+    let legacy = sim.legacy_support().expect("the capability");
+    assert_eq!(legacy.asked_at, Some(Duration::from_millis(1)), "asked for at once");
+    assert!(legacy.os_owned && !legacy.bios_owned, "the controller is the kernel's");
+    assert_eq!(legacy.control & SMI_ENABLES, 0, "legacy SMIs off: {:#010x}", legacy.control);
+    assert_eq!(legacy.control & SMI_EVENTS, 0, "SMI events cleared: {:#010x}", legacy.control);
+    block_on(usb.scan());
+    let report = [0, 0, 0x0b, 0, 0, 0, 0, 0];
+    sim.press(3, report);
+    serve(&mut usb, &sim, Duration::from_millis(50));
+    assert_eq!(sim.keyboard_events(), [KeyboardEvent::Attached(1), KeyboardEvent::Report(1, report)]);
+    let lines = logs::take();
+    assert!(lines.contains(&format!(
+        "INFO usb: {NAME} (1b36:000d) running: 4 ports (2 USB 2, 2 USB 3), interrupts through MSI-X on vector 0xfe"
+    )));
+    (legacy, took, lines)
+}
+
+const TAKEN_OVER: &str = "taken over from the firmware, which had it; legacy SMIs off";
+
+#[test]
+fn firmware_that_lets_go_hands_the_controller_over_with_its_smis_off() {
+    let (legacy, took, lines) = handed_over(Firmware::Releases(Duration::from_millis(30)));
+    assert_eq!(legacy.released_at, Some(Duration::from_millis(31)), "let go 30 ms after it was asked");
+    assert!(took < Duration::from_millis(100), "the driver went on once it was let go: {took:?}");
+    assert!(warnings(&lines).is_empty(), "{lines:#?}");
+    assert_eq!(lines[0], format!("INFO usb: {NAME}: {TAKEN_OVER}"));
+}
+
+#[test]
+fn firmware_that_never_lets_go_is_overridden_after_a_second() {
+    let (legacy, took, lines) = handed_over(Firmware::Holds);
+    assert_eq!(legacy.released_at, None, "the firmware never let go: the driver cleared BIOS Owned");
+    assert!(took >= Duration::from_millis(1000) && took < Duration::from_millis(1100), "{took:?}");
+    assert_eq!(
+        warnings(&lines),
+        [format!(
+            "WARN usb: {NAME}: the firmware did not give the controller up within 1000 ms; taking it anyway"
+        )]
+    );
+    assert_eq!(lines[1], format!("INFO usb: {NAME}: {TAKEN_OVER}"));
+}
+
+#[test]
+fn a_controller_without_legacy_support_needs_no_handoff() {
+    logs::capture();
+    let sim = sim::controller(1, 0);
+    start(&sim);
+    assert_eq!(
+        logs::take()[0],
+        format!("INFO usb: {NAME}: no USB Legacy Support capability: the firmware cannot hold it")
+    );
 }
