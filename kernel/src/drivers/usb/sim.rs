@@ -22,7 +22,8 @@
 //! cleared and one written as 0 stays set, as on hardware. Doorbell
 //! registers read as 0 on hardware, so a write of target 0 (the command
 //! ring's) looks like none; here they hold 0xff (no target) between steps,
-//! and any other value is a ring.
+//! and any other value is a ring (so of two rings of one slot's doorbell
+//! between steps, only the last is seen: the tests let time pass between).
 //!
 //! Everything the driver hands the controller is checked as hardware would
 //! need it (live DMA pages, TRB and context layouts, endpoint states), and
@@ -99,6 +100,7 @@ const SLOT_NOT_ENABLED: u8 = 11;
 const CONTEXT_STATE_ERROR: u8 = 19;
 const RING_STOPPED: u8 = 24;
 const COMMAND_ABORTED: u8 = 25;
+const STOPPED: u8 = 26;
 
 /// How long the simulated hardware takes.
 const RESET_TAKES: Duration = Duration::from_millis(3);
@@ -169,6 +171,8 @@ pub struct Device {
     configuration: Vec<u8>,
     /// (bRequest, wValue) pairs it stalls; wValue None: any.
     stalls: Vec<(u8, Option<u16>)>,
+    /// Those it never answers (it NAKs them for ever).
+    silences: Vec<(u8, Option<u16>)>,
     /// Every request it got: (bmRequestType, bRequest, wValue).
     pub requests: Vec<(u8, u8, u16)>,
     /// The data of each SET_REPORT.
@@ -199,6 +203,7 @@ impl Device {
                 7, 5, 0x81, 3, 8, 0, 10, // endpoint 1 IN, interrupt
             ],
             stalls: Vec::new(),
+            silences: Vec::new(),
             requests: Vec::new(),
             reports_set: Vec::new(),
             reports: VecDeque::new(),
@@ -211,29 +216,50 @@ impl Device {
         self
     }
 
-    /// Answers a control request: the data it returns (IN) or None for a
-    /// stall.
-    fn request(&mut self, setup: [u8; 8], out: &[u8]) -> Option<Vec<u8>> {
+    /// Never answers `request` (with `value`, or any).
+    pub fn silent_on(mut self, request: u8, value: Option<u16>) -> Self {
+        self.silences.push((request, value));
+        self
+    }
+
+    /// Answers a control request.
+    fn request(&mut self, setup: [u8; 8], out: &[u8]) -> Answer {
         let (request_type, request) = (setup[0], setup[1]);
         let value = u16::from_le_bytes([setup[2], setup[3]]);
         self.requests.push((request_type, request, value));
-        if self.stalls.iter().any(|&(r, v)| r == request && v.is_none_or(|v| v == value)) {
-            return None;
+        let listed = |list: &[(u8, Option<u16>)]| {
+            list.iter().any(|&(r, v)| r == request && v.is_none_or(|v| v == value))
+        };
+        if listed(&self.silences) {
+            return Answer::Nothing;
+        }
+        if listed(&self.stalls) {
+            return Answer::Stall;
         }
         match (request_type, request) {
             (0x80, GET_DESCRIPTOR) => match value >> 8 {
-                1 => Some(self.descriptor.to_vec()),
-                2 => Some(self.configuration.clone()),
-                _ => None,
+                1 => Answer::Data(self.descriptor.to_vec()),
+                2 => Answer::Data(self.configuration.clone()),
+                _ => Answer::Stall,
             },
-            (0x00, SET_CONFIGURATION) | (0x21, SET_IDLE | SET_PROTOCOL) => Some(Vec::new()),
+            (0x00, SET_CONFIGURATION) | (0x21, SET_IDLE | SET_PROTOCOL) => Answer::Data(Vec::new()),
             (0x21, SET_REPORT) => {
                 self.reports_set.push(out.to_vec());
-                Some(Vec::new())
+                Answer::Data(Vec::new())
             }
-            _ => None,
+            _ => Answer::Stall,
         }
     }
+}
+
+/// What a device does with a control request.
+enum Answer {
+    /// Its data (none for a request without a data stage).
+    Data(Vec<u8>),
+    Stall,
+    /// Nothing, ever: the controller keeps trying, and no transfer event
+    /// comes.
+    Nothing,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -448,6 +474,11 @@ impl Sim {
     /// Whether USBCMD has Run/Stop or Interrupter Enable set.
     pub fn running_or_interrupting(&self) -> bool {
         self.0.borrow().read32(USBCMD) & (RUN_STOP | INTERRUPTER_ENABLE) != 0
+    }
+
+    /// How many commands of type `kind` the controller took.
+    pub fn commands_run(&self, kind: Type) -> usize {
+        self.0.borrow().commands_run.get(&(kind as u8)).copied().unwrap_or(0)
     }
 
     /// The slots enabled.
@@ -852,9 +883,19 @@ impl State {
             Type::ResetEndpoint => self.endpoint_command(slot, endpoint, EndpointState::Halted, |endpoint| {
                 endpoint.state = EndpointState::Stopped;
             }),
-            Type::StopEndpoint => self.endpoint_command(slot, endpoint, EndpointState::Running, |endpoint| {
-                endpoint.state = EndpointState::Stopped;
-            }),
+            Type::StopEndpoint => {
+                // The transfer it was working on (if any) ends, reported
+                // before the command's completion.
+                let running = self.slots.get(&slot).and_then(|s| s.endpoints.get(&endpoint));
+                if running.is_some_and(|e| e.state == EndpointState::Running)
+                    && let Some((at, _)) = self.next_trb(slot, endpoint, 0)
+                {
+                    self.post_transfer(at, STOPPED, 0, slot, endpoint);
+                }
+                self.endpoint_command(slot, endpoint, EndpointState::Running, |endpoint| {
+                    endpoint.state = EndpointState::Stopped;
+                })
+            }
             Type::SetTrDequeuePointer => {
                 self.endpoint_command(slot, endpoint, EndpointState::Stopped, |endpoint| {
                     endpoint.dequeue = pointer & !0xf;
@@ -994,7 +1035,16 @@ impl State {
         };
         let port = self.slots[&id].port.expect("an addressed slot");
         let answer = match self.ports[port as usize - 1].device.as_mut() {
-            Some(device) => device.request(packet, &out).ok_or(STALL),
+            Some(device) => match device.request(packet, &out) {
+                Answer::Data(reply) => Ok(reply),
+                Answer::Stall => Err(STALL),
+                Answer::Nothing => {
+                    // The transfer stays where it is; the endpoint is not
+                    // looked at again until it is rung.
+                    self.slots.get_mut(&id).expect("slot").endpoints.get_mut(&1).expect("ep").rung = false;
+                    return false;
+                }
+            },
             None => Err(TRANSACTION_ERROR),
         };
         match answer {

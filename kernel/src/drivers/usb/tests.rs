@@ -335,3 +335,83 @@ fn a_controller_without_legacy_support_needs_no_handoff() {
         format!("INFO usb: {NAME}: no USB Legacy Support capability: the firmware cannot hold it")
     );
 }
+
+/// Keyboards on ports 1 to 3, port 1's never answering its configuration
+/// descriptor request: after 1000 ms its endpoint 0 is stopped and the
+/// request taken off its ring, it is given up with a line naming the
+/// request, and the other two are set up and type.
+#[test]
+fn a_device_that_never_answers_costs_itself_only() {
+    logs::capture();
+    let sim = sim::controller(3, 0);
+    sim.plug(1, Device::keyboard(0x0627, 1).silent_on(GET_DESCRIPTOR, Some(0x200)));
+    keyboards(2..=3, &sim);
+    let mut usb = start(&sim);
+    let before = sim.now();
+    block_on(usb.scan());
+    let took = sim.now() - before;
+    assert!(took >= Duration::from_millis(1000) && took < Duration::from_millis(1500), "{took:?}");
+    let lines = logs::take();
+    assert_eq!(
+        warnings(&lines),
+        [format!(
+            "WARN usb: {NAME}: port 1 (device 0627:0001): GET_DESCRIPTOR (configuration) timed out after 1000 ms; device left alone until it is unplugged"
+        )]
+    );
+    assert_eq!(sim.commands_run(Type::StopEndpoint), 1, "its endpoint 0 was stopped");
+    assert_eq!(sim.commands_run(Type::SetTrDequeuePointer), 1, "and the request taken off its ring");
+    for port in 2..=3 {
+        assert!(lines.contains(&format!(
+            "INFO usb: port {port}: keyboard {} (0627:000{port}), boot protocol, endpoint 0x81 every 10 ms",
+            port - 1
+        )));
+    }
+    assert_eq!(sim.slots(), 2, "the silent device's slot was disabled");
+    let asked = sim.device(1).requests.len();
+    assert_eq!(sim.device(1).requests.last(), Some(&(0x80, GET_DESCRIPTOR, 0x200)));
+    sim.press(2, [0, 0, 0x06, 0, 0, 0, 0, 0]);
+    sim.press(3, [0, 0, 0x07, 0, 0, 0, 0, 0]);
+    serve(&mut usb, &sim, Duration::from_secs(3));
+    assert_eq!(sim.device(1).requests.len(), asked, "nothing more is asked of it");
+    assert!(logs::take().is_empty());
+    let reports: Vec<_> =
+        sim.keyboard_events().into_iter().filter(|e| matches!(e, KeyboardEvent::Report(..))).collect();
+    assert_eq!(
+        reports,
+        [
+            KeyboardEvent::Report(1, [0, 0, 0x06, 0, 0, 0, 0, 0]),
+            KeyboardEvent::Report(2, [0, 0, 0x07, 0, 0, 0, 0, 0])
+        ]
+    );
+}
+
+/// A keyboard that never answers SET_IDLE is still used (as one that
+/// stalls it is): the request's stopped transfer is not taken for the
+/// answer to a later one, so its LEDs are set.
+#[test]
+fn a_keyboard_silent_on_set_idle_types_and_gets_its_leds() {
+    logs::capture();
+    let sim = sim::controller(1, 0);
+    sim.plug(1, Device::keyboard(0x0627, 1).silent_on(SET_IDLE, None));
+    let mut usb = start(&sim);
+    block_on(usb.scan());
+    let lines = logs::take();
+    assert_eq!(
+        warnings(&lines),
+        [
+            "WARN usb: port 1: keyboard 0627:0001: SET_IDLE timed out after 1000 ms; it may repeat reports by itself"
+        ]
+    );
+    assert!(lines.contains(
+        &"INFO usb: port 1: keyboard 1 (0627:0001), boot protocol, endpoint 0x81 every 10 ms".into()
+    ));
+    let report = [0x02, 0, 0x04, 0, 0, 0, 0, 0];
+    sim.press(1, report);
+    serve(&mut usb, &sim, Duration::from_millis(50));
+    assert_eq!(sim.keyboard_events().last(), Some(&KeyboardEvent::Report(1, report)));
+    block_on(usb.set_keyboard_leds(1, 0b10));
+    assert_eq!(sim.device(1).reports_set, [vec![0b10]]);
+    block_on(usb.set_keyboard_leds(1, 0b11));
+    assert_eq!(sim.device(1).reports_set, [vec![0b10], vec![0b11]]);
+    assert!(warnings(&logs::take()).is_empty());
+}
