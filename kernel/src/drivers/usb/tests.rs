@@ -1,6 +1,6 @@
-//! The driver's failure paths, and one success path, on the simulated
-//! controller (`sim.rs`): what the user reads in the log, and that the
-//! rest of the bus goes on.
+//! The driver's failure paths, the handoff from the firmware, and one
+//! success path, on the simulated controller (`sim.rs`): what the user
+//! reads in the log, and that the rest of the bus goes on.
 
 use super::sim::{
     self, Device, Fault, Firmware, GET_DESCRIPTOR, SET_IDLE, SET_PROTOCOL, SMI_ENABLES, SMI_EVENTS, Sim,
