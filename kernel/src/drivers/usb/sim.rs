@@ -8,15 +8,22 @@
 //! ring, control and interrupt transfers on the transfer rings, port resets,
 //! each answered on the event ring. Faults can be switched on: a controller
 //! that does not halt, reset or run; a command that never completes; a
-//! device that stalls a request.
+//! device that stalls a request, or never answers one. It may also come
+//! with firmware that holds the controller through the USB Legacy Support
+//! capability (its SMIs on) and lets go when asked, late, or never.
 //!
 //! What it does not see: register writes as they happen, only their result
 //! at its next step. So write-1-to-clear bits (the ports' change bits) are
 //! not modelled, and a port status change event is posted on each connect
-//! and finished reset, as for a driver that clears the bits. Doorbell
+//! and finished reset, as for a driver that clears the bits. The one
+//! exception is USBLEGCTLSTS, whose SMI event bits the handoff must clear:
+//! a write there is seen when it changes the register (the driver's write
+//! switches the SMI enables off), and then an event bit written as 1 is
+//! cleared and one written as 0 stays set, as on hardware. Doorbell
 //! registers read as 0 on hardware, so a write of target 0 (the command
 //! ring's) looks like none; here they hold 0xff (no target) between steps,
-//! and any other value is a ring.
+//! and any other value is a ring (so of two rings of one slot's doorbell
+//! between steps, only the last is seen: the tests let time pass between).
 //!
 //! Everything the driver hands the controller is checked as hardware would
 //! need it (live DMA pages, TRB and context layouts, endpoint states), and
@@ -44,6 +51,10 @@ const CRCR: usize = CAPLENGTH + 0x18;
 const DCBAAP: usize = CAPLENGTH + 0x30;
 const PORTSC: usize = CAPLENGTH + 0x400;
 const EXTENDED_CAPABILITIES: usize = 0x800;
+/// The USB Legacy Support capability, when there is firmware: first in the
+/// list (as on PCs), its next pointer leading to the protocol ones.
+const LEGACY_SUPPORT: usize = EXTENDED_CAPABILITIES - 0x10;
+const USBLEGCTLSTS: usize = LEGACY_SUPPORT + 4;
 const RUNTIME: usize = 0x1000;
 const IMAN: usize = RUNTIME + 0x20;
 const ERSTSZ: usize = RUNTIME + 0x28;
@@ -69,6 +80,16 @@ const PORT_CONNECTED: u32 = 1;
 const PORT_ENABLED: u32 = 1 << 1;
 const PORT_RESET: u32 = 1 << 4;
 const PORT_POWER: u32 = 1 << 9;
+const BIOS_OWNED: u32 = 1 << 16;
+const OS_OWNED: u32 = 1 << 24;
+/// USBLEGCTLSTS: USB SMI, and SMI on host system error, OS ownership
+/// change, PCI command and BAR writes; all read/write.
+pub const SMI_ENABLES: u32 = 1 | 1 << 4 | 1 << 13 | 1 << 14 | 1 << 15;
+/// USBLEGCTLSTS: SMI on OS ownership change, on PCI command and on BAR
+/// writes happened; write-1-to-clear.
+pub const SMI_EVENTS: u32 = 0b111 << 29;
+const SMI_ON_OS_OWNERSHIP_CHANGE: u32 = 1 << 29;
+const SMI_ON_PCI_COMMAND: u32 = 1 << 30;
 
 /// Completion codes.
 const SUCCESS: u8 = 1;
@@ -79,6 +100,7 @@ const SLOT_NOT_ENABLED: u8 = 11;
 const CONTEXT_STATE_ERROR: u8 = 19;
 const RING_STOPPED: u8 = 24;
 const COMMAND_ABORTED: u8 = 25;
+const STOPPED: u8 = 26;
 
 /// How long the simulated hardware takes.
 const RESET_TAKES: Duration = Duration::from_millis(3);
@@ -105,6 +127,42 @@ pub enum Fault {
     AbortIgnored,
 }
 
+/// The firmware's part in the USB Legacy Support capability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Firmware {
+    /// Lets go (clears BIOS Owned) this long after the OS Owned semaphore
+    /// is set; it leaves its SMI enables on, as many do.
+    Releases(Duration),
+    /// Never lets go.
+    Holds,
+}
+
+/// The USB Legacy Support capability as the firmware and the driver left
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegacySupport {
+    pub bios_owned: bool,
+    pub os_owned: bool,
+    /// USBLEGCTLSTS.
+    pub control: u32,
+    /// When the OS asked (set OS Owned), and when the firmware let go by
+    /// itself.
+    pub asked_at: Option<Duration>,
+    pub released_at: Option<Duration>,
+}
+
+#[derive(Debug)]
+struct Legacy {
+    firmware: Firmware,
+    /// The BIOS Owned semaphore as the sim last wrote it.
+    bios_owned: bool,
+    asked_at: Option<Duration>,
+    released_at: Option<Duration>,
+    /// USBLEGCTLSTS as the sim last wrote it: a different value read is a
+    /// write by the driver.
+    control: u32,
+}
+
 /// A simulated USB device: what it answers, what it stalls, and what it
 /// was asked.
 #[derive(Debug, Clone)]
@@ -113,6 +171,8 @@ pub struct Device {
     configuration: Vec<u8>,
     /// (bRequest, wValue) pairs it stalls; wValue None: any.
     stalls: Vec<(u8, Option<u16>)>,
+    /// Those it never answers (it NAKs them for ever).
+    silences: Vec<(u8, Option<u16>)>,
     /// Every request it got: (bmRequestType, bRequest, wValue).
     pub requests: Vec<(u8, u8, u16)>,
     /// The data of each SET_REPORT.
@@ -143,6 +203,7 @@ impl Device {
                 7, 5, 0x81, 3, 8, 0, 10, // endpoint 1 IN, interrupt
             ],
             stalls: Vec::new(),
+            silences: Vec::new(),
             requests: Vec::new(),
             reports_set: Vec::new(),
             reports: VecDeque::new(),
@@ -155,29 +216,50 @@ impl Device {
         self
     }
 
-    /// Answers a control request: the data it returns (IN) or None for a
-    /// stall.
-    fn request(&mut self, setup: [u8; 8], out: &[u8]) -> Option<Vec<u8>> {
+    /// Never answers `request` (with `value`, or any).
+    pub fn silent_on(mut self, request: u8, value: Option<u16>) -> Self {
+        self.silences.push((request, value));
+        self
+    }
+
+    /// Answers a control request.
+    fn request(&mut self, setup: [u8; 8], out: &[u8]) -> Answer {
         let (request_type, request) = (setup[0], setup[1]);
         let value = u16::from_le_bytes([setup[2], setup[3]]);
         self.requests.push((request_type, request, value));
-        if self.stalls.iter().any(|&(r, v)| r == request && v.is_none_or(|v| v == value)) {
-            return None;
+        let listed = |list: &[(u8, Option<u16>)]| {
+            list.iter().any(|&(r, v)| r == request && v.is_none_or(|v| v == value))
+        };
+        if listed(&self.silences) {
+            return Answer::Nothing;
+        }
+        if listed(&self.stalls) {
+            return Answer::Stall;
         }
         match (request_type, request) {
             (0x80, GET_DESCRIPTOR) => match value >> 8 {
-                1 => Some(self.descriptor.to_vec()),
-                2 => Some(self.configuration.clone()),
-                _ => None,
+                1 => Answer::Data(self.descriptor.to_vec()),
+                2 => Answer::Data(self.configuration.clone()),
+                _ => Answer::Stall,
             },
-            (0x00, SET_CONFIGURATION) | (0x21, SET_IDLE | SET_PROTOCOL) => Some(Vec::new()),
+            (0x00, SET_CONFIGURATION) | (0x21, SET_IDLE | SET_PROTOCOL) => Answer::Data(Vec::new()),
             (0x21, SET_REPORT) => {
                 self.reports_set.push(out.to_vec());
-                Some(Vec::new())
+                Answer::Data(Vec::new())
             }
-            _ => None,
+            _ => Answer::Stall,
         }
     }
+}
+
+/// What a device does with a control request.
+enum Answer {
+    /// Its data (none for a request without a data stage).
+    Data(Vec<u8>),
+    Stall,
+    /// Nothing, ever: the controller keeps trying, and no transfer event
+    /// comes.
+    Nothing,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,6 +325,7 @@ struct State {
     slots: BTreeMap<u8, Slot>,
     claims: usize,
     keyboard_events: Vec<KeyboardEvent>,
+    legacy: Option<Legacy>,
 }
 
 /// A handle on the simulated controller: the driver's platform, and the
@@ -285,6 +368,7 @@ pub fn controller(usb2: u8, usb3: u8) -> Sim {
         slots: BTreeMap::new(),
         claims: 0,
         keyboard_events: Vec::new(),
+        legacy: None,
     };
     state.write32(0, CAPLENGTH as u32 | 0x0100 << 16);
     let ports = (usb2 + usb3) as u32;
@@ -311,6 +395,38 @@ impl Sim {
     pub fn with(self, fault: Fault) -> Self {
         self.0.borrow_mut().faults.push(fault);
         self
+    }
+
+    /// Puts a USB Legacy Support capability first in the extended
+    /// capability list, owned by `firmware`, with every SMI enabled and the
+    /// SMI on the kernel's PCI command write (memory and bus master on)
+    /// pending.
+    pub fn with_firmware(self, firmware: Firmware) -> Self {
+        let mut state = self.0.borrow_mut();
+        let control = SMI_ENABLES | SMI_ON_PCI_COMMAND;
+        let next = ((EXTENDED_CAPABILITIES - LEGACY_SUPPORT) / 4) as u32;
+        state.write32(LEGACY_SUPPORT, 1 | next << 8 | BIOS_OWNED);
+        state.write32(USBLEGCTLSTS, control);
+        let hccparams1 = state.read32(0x10) & 0xffff;
+        state.write32(0x10, hccparams1 | ((LEGACY_SUPPORT / 4) as u32) << 16);
+        state.legacy =
+            Some(Legacy { firmware, bios_owned: true, asked_at: None, released_at: None, control });
+        drop(state);
+        self
+    }
+
+    /// The USB Legacy Support capability, if the sim has firmware.
+    pub fn legacy_support(&self) -> Option<LegacySupport> {
+        let state = self.0.borrow();
+        let legacy = state.legacy.as_ref()?;
+        let legsup = state.read32(LEGACY_SUPPORT);
+        Some(LegacySupport {
+            bios_owned: legsup & BIOS_OWNED != 0,
+            os_owned: legsup & OS_OWNED != 0,
+            control: legacy.control,
+            asked_at: legacy.asked_at,
+            released_at: legacy.released_at,
+        })
     }
 
     /// Plugs `device` into root port `port`.
@@ -358,6 +474,11 @@ impl Sim {
     /// Whether USBCMD has Run/Stop or Interrupter Enable set.
     pub fn running_or_interrupting(&self) -> bool {
         self.0.borrow().read32(USBCMD) & (RUN_STOP | INTERRUPTER_ENABLE) != 0
+    }
+
+    /// How many commands of type `kind` the controller took.
+    pub fn commands_run(&self, kind: Type) -> usize {
+        self.0.borrow().commands_run.get(&(kind as u8)).copied().unwrap_or(0)
     }
 
     /// The slots enabled.
@@ -549,6 +670,7 @@ impl State {
 
     /// One step of the controller: what it does with what the driver wrote.
     fn step(&mut self) {
+        self.firmware();
         let command = self.read32(USBCMD);
         if command & HC_RESET != 0 {
             let done = *self.reset_done_at.get_or_insert(self.now + RESET_TAKES);
@@ -580,6 +702,43 @@ impl State {
         self.ports();
         let crcr = if self.command_ring_running { COMMAND_RING_RUNNING } else { 0 };
         self.write64(CRCR, crcr | (self.read64(CRCR) & COMMAND_ABORT));
+    }
+
+    /// The firmware's side of the handoff: it sees OS Owned set (an SMI
+    /// event), lets go when its time comes, and takes what the driver wrote
+    /// to USBLEGCTLSTS. A driver that stops or resets the controller while
+    /// the firmware still owns it would fight the firmware's SMI handler.
+    fn firmware(&mut self) {
+        let Some(mut legacy) = self.legacy.take() else { return };
+        let now = self.now;
+        let (legsup, written) = (self.read32(LEGACY_SUPPORT), self.read32(USBLEGCTLSTS));
+        if written != legacy.control {
+            let events = legacy.control & SMI_EVENTS & !written;
+            legacy.control = written & !SMI_EVENTS | events;
+        }
+        if legsup & OS_OWNED != 0 && legacy.asked_at.is_none() {
+            legacy.asked_at = Some(now);
+            legacy.control |= SMI_ON_OS_OWNERSHIP_CHANGE;
+        }
+        if legacy.bios_owned && legsup & BIOS_OWNED == 0 {
+            // The driver cleared it: taken without the firmware's consent.
+            legacy.bios_owned = false;
+        }
+        if let (true, Firmware::Releases(after), Some(asked)) =
+            (legacy.bios_owned, legacy.firmware, legacy.asked_at)
+            && now >= asked + after
+        {
+            legacy.bios_owned = false;
+            legacy.released_at = Some(now);
+        }
+        let (bios_owned, control) = (legacy.bios_owned, legacy.control);
+        self.legacy = Some(legacy);
+        self.write32(LEGACY_SUPPORT, legsup & !BIOS_OWNED | if bios_owned { BIOS_OWNED } else { 0 });
+        self.write32(USBLEGCTLSTS, control);
+        assert!(
+            !bios_owned || self.read32(USBCMD) & (RUN_STOP | HC_RESET) == RUN_STOP,
+            "the driver stopped or reset the controller while the firmware still owned it"
+        );
     }
 
     /// Host Controller Reset: the operational and runtime registers, ports
@@ -724,9 +883,19 @@ impl State {
             Type::ResetEndpoint => self.endpoint_command(slot, endpoint, EndpointState::Halted, |endpoint| {
                 endpoint.state = EndpointState::Stopped;
             }),
-            Type::StopEndpoint => self.endpoint_command(slot, endpoint, EndpointState::Running, |endpoint| {
-                endpoint.state = EndpointState::Stopped;
-            }),
+            Type::StopEndpoint => {
+                // The transfer it was working on (if any) ends, reported
+                // before the command's completion.
+                let running = self.slots.get(&slot).and_then(|s| s.endpoints.get(&endpoint));
+                if running.is_some_and(|e| e.state == EndpointState::Running)
+                    && let Some((at, _)) = self.next_trb(slot, endpoint, 0)
+                {
+                    self.post_transfer(at, STOPPED, 0, slot, endpoint);
+                }
+                self.endpoint_command(slot, endpoint, EndpointState::Running, |endpoint| {
+                    endpoint.state = EndpointState::Stopped;
+                })
+            }
             Type::SetTrDequeuePointer => {
                 self.endpoint_command(slot, endpoint, EndpointState::Stopped, |endpoint| {
                     endpoint.dequeue = pointer & !0xf;
@@ -866,7 +1035,16 @@ impl State {
         };
         let port = self.slots[&id].port.expect("an addressed slot");
         let answer = match self.ports[port as usize - 1].device.as_mut() {
-            Some(device) => device.request(packet, &out).ok_or(STALL),
+            Some(device) => match device.request(packet, &out) {
+                Answer::Data(reply) => Ok(reply),
+                Answer::Stall => Err(STALL),
+                Answer::Nothing => {
+                    // The transfer stays where it is; the endpoint is not
+                    // looked at again until it is rung.
+                    self.slots.get_mut(&id).expect("slot").endpoints.get_mut(&1).expect("ep").rung = false;
+                    return false;
+                }
+            },
             None => Err(TRANSACTION_ERROR),
         };
         match answer {

@@ -1,8 +1,10 @@
-//! The driver's failure paths, and one success path, on the simulated
-//! controller (`sim.rs`): what the user reads in the log, and that the
-//! rest of the bus goes on.
+//! The driver's failure paths, the handoff from the firmware, and one
+//! success path, on the simulated controller (`sim.rs`): what the user
+//! reads in the log, and that the rest of the bus goes on.
 
-use super::sim::{self, Device, Fault, GET_DESCRIPTOR, SET_IDLE, SET_PROTOCOL, Sim};
+use super::sim::{
+    self, Device, Fault, Firmware, GET_DESCRIPTOR, SET_IDLE, SET_PROTOCOL, SMI_ENABLES, SMI_EVENTS, Sim,
+};
 use super::{KeyboardEvent, Usb};
 use crate::testing::logs;
 use core::pin::pin;
@@ -265,5 +267,151 @@ fn a_keyboard_that_stalls_set_idle_types_and_gets_its_leds() {
     // still reach it.
     block_on(usb.set_keyboard_leds(1, 0b01));
     assert_eq!(sim.device(1).reports_set, [vec![0b01]]);
+    assert!(warnings(&logs::take()).is_empty());
+}
+
+/// A controller whose firmware holds it through the USB Legacy Support
+/// capability, with a keyboard on port 3: the driver asks for it at once
+/// (OS Owned), waits until the firmware lets go or its limit passes,
+/// switches every legacy SMI off and clears the SMI events (write 1 to
+/// clear), and only then halts and resets it (the sim checks that order);
+/// the keyboard types. Returns the capability as left, how long bringing
+/// the controller up took, and the log.
+fn handed_over(firmware: Firmware) -> (sim::LegacySupport, Duration, Vec<String>) {
+    logs::capture();
+    let sim = sim::controller(2, 2).with_firmware(firmware);
+    keyboards([3], &sim);
+    let mut usb = start(&sim);
+    let took = sim.now();
+    let legacy = sim.legacy_support().expect("the capability");
+    assert_eq!(legacy.asked_at, Some(Duration::from_millis(1)), "asked for at once");
+    assert!(legacy.os_owned && !legacy.bios_owned, "the controller is the kernel's");
+    assert_eq!(legacy.control & SMI_ENABLES, 0, "legacy SMIs off: {:#010x}", legacy.control);
+    assert_eq!(legacy.control & SMI_EVENTS, 0, "SMI events cleared: {:#010x}", legacy.control);
+    block_on(usb.scan());
+    let report = [0, 0, 0x0b, 0, 0, 0, 0, 0];
+    sim.press(3, report);
+    serve(&mut usb, &sim, Duration::from_millis(50));
+    assert_eq!(sim.keyboard_events(), [KeyboardEvent::Attached(1), KeyboardEvent::Report(1, report)]);
+    let lines = logs::take();
+    assert!(lines.contains(&format!(
+        "INFO usb: {NAME} (1b36:000d) running: 4 ports (2 USB 2, 2 USB 3), interrupts through MSI-X on vector 0xfe"
+    )));
+    (legacy, took, lines)
+}
+
+const TAKEN_OVER: &str = "taken over from the firmware, which had it; legacy SMIs off";
+
+#[test]
+fn firmware_that_lets_go_hands_the_controller_over_with_its_smis_off() {
+    let (legacy, took, lines) = handed_over(Firmware::Releases(Duration::from_millis(30)));
+    assert_eq!(legacy.released_at, Some(Duration::from_millis(31)), "let go 30 ms after it was asked");
+    assert!(took < Duration::from_millis(100), "the driver went on once it was let go: {took:?}");
+    assert!(warnings(&lines).is_empty(), "{lines:#?}");
+    assert_eq!(lines[0], format!("INFO usb: {NAME}: {TAKEN_OVER}"));
+}
+
+#[test]
+fn firmware_that_never_lets_go_is_overridden_after_a_second() {
+    let (legacy, took, lines) = handed_over(Firmware::Holds);
+    assert_eq!(legacy.released_at, None, "the firmware never let go: the driver cleared BIOS Owned");
+    assert!(took >= Duration::from_millis(1000) && took < Duration::from_millis(1100), "{took:?}");
+    assert_eq!(
+        warnings(&lines),
+        [format!(
+            "WARN usb: {NAME}: the firmware did not give the controller up within 1000 ms; taking it anyway"
+        )]
+    );
+    assert_eq!(lines[1], format!("INFO usb: {NAME}: {TAKEN_OVER}"));
+}
+
+#[test]
+fn a_controller_without_legacy_support_needs_no_handoff() {
+    logs::capture();
+    let sim = sim::controller(1, 0);
+    start(&sim);
+    assert_eq!(
+        logs::take()[0],
+        format!("INFO usb: {NAME}: no USB Legacy Support capability: the firmware cannot hold it")
+    );
+}
+
+/// Keyboards on ports 1 to 3, port 1's never answering its configuration
+/// descriptor request: after 1000 ms its endpoint 0 is stopped and the
+/// request taken off its ring, it is given up with a line naming the
+/// request, and the other two are set up and type.
+#[test]
+fn a_device_that_never_answers_costs_itself_only() {
+    logs::capture();
+    let sim = sim::controller(3, 0);
+    sim.plug(1, Device::keyboard(0x0627, 1).silent_on(GET_DESCRIPTOR, Some(0x200)));
+    keyboards(2..=3, &sim);
+    let mut usb = start(&sim);
+    let before = sim.now();
+    block_on(usb.scan());
+    let took = sim.now() - before;
+    assert!(took >= Duration::from_millis(1000) && took < Duration::from_millis(1500), "{took:?}");
+    let lines = logs::take();
+    assert_eq!(
+        warnings(&lines),
+        [format!(
+            "WARN usb: {NAME}: port 1 (device 0627:0001): GET_DESCRIPTOR (configuration) timed out after 1000 ms; device left alone until it is unplugged"
+        )]
+    );
+    assert_eq!(sim.commands_run(Type::StopEndpoint), 1, "its endpoint 0 was stopped");
+    assert_eq!(sim.commands_run(Type::SetTrDequeuePointer), 1, "and the request taken off its ring");
+    for port in 2..=3 {
+        assert!(lines.contains(&format!(
+            "INFO usb: port {port}: keyboard {} (0627:000{port}), boot protocol, endpoint 0x81 every 10 ms",
+            port - 1
+        )));
+    }
+    assert_eq!(sim.slots(), 2, "the silent device's slot was disabled");
+    let asked = sim.device(1).requests.len();
+    assert_eq!(sim.device(1).requests.last(), Some(&(0x80, GET_DESCRIPTOR, 0x200)));
+    sim.press(2, [0, 0, 0x06, 0, 0, 0, 0, 0]);
+    sim.press(3, [0, 0, 0x07, 0, 0, 0, 0, 0]);
+    serve(&mut usb, &sim, Duration::from_secs(3));
+    assert_eq!(sim.device(1).requests.len(), asked, "nothing more is asked of it");
+    assert!(logs::take().is_empty());
+    let reports: Vec<_> =
+        sim.keyboard_events().into_iter().filter(|e| matches!(e, KeyboardEvent::Report(..))).collect();
+    assert_eq!(
+        reports,
+        [
+            KeyboardEvent::Report(1, [0, 0, 0x06, 0, 0, 0, 0, 0]),
+            KeyboardEvent::Report(2, [0, 0, 0x07, 0, 0, 0, 0, 0])
+        ]
+    );
+}
+
+/// A keyboard that never answers SET_IDLE is still used (as one that
+/// stalls it is): the request's stopped transfer is not taken for the
+/// answer to a later one, so its LEDs are set.
+#[test]
+fn a_keyboard_silent_on_set_idle_types_and_gets_its_leds() {
+    logs::capture();
+    let sim = sim::controller(1, 0);
+    sim.plug(1, Device::keyboard(0x0627, 1).silent_on(SET_IDLE, None));
+    let mut usb = start(&sim);
+    block_on(usb.scan());
+    let lines = logs::take();
+    assert_eq!(
+        warnings(&lines),
+        [
+            "WARN usb: port 1: keyboard 0627:0001: SET_IDLE timed out after 1000 ms; it may repeat reports by itself"
+        ]
+    );
+    assert!(lines.contains(
+        &"INFO usb: port 1: keyboard 1 (0627:0001), boot protocol, endpoint 0x81 every 10 ms".into()
+    ));
+    let report = [0x02, 0, 0x04, 0, 0, 0, 0, 0];
+    sim.press(1, report);
+    serve(&mut usb, &sim, Duration::from_millis(50));
+    assert_eq!(sim.keyboard_events().last(), Some(&KeyboardEvent::Report(1, report)));
+    block_on(usb.set_keyboard_leds(1, 0b10));
+    assert_eq!(sim.device(1).reports_set, [vec![0b10]]);
+    block_on(usb.set_keyboard_leds(1, 0b11));
+    assert_eq!(sim.device(1).reports_set, [vec![0b10], vec![0b11]]);
     assert!(warnings(&logs::take()).is_empty());
 }

@@ -486,6 +486,12 @@ impl<P: Platform> Controller<P> {
             let mut trb = command::StopEndpoint::new();
             trb.set_slot_id(id).set_endpoint_id(1);
             self.command(trb.into(), "Stop Endpoint").await?;
+            // The abandoned request's end (Stopped, or a completion that
+            // came too late) is reported before the command's; left
+            // pending, it would pass for the answer to the next request on
+            // this slot, or on the next device given its number.
+            self.pending
+                .retain(|event| !matches!(event, Event::Transfer { slot, endpoint: 1, .. } if *slot == id));
         }
         let ring = self.slot(id)?.rings[1].as_ref().ok_or(Error::NoSlot(id))?;
         let (index, cycle) = ring.producer.position();
