@@ -38,6 +38,16 @@ fn serve(usb: &mut Usb<Sim>, sim: &Sim, duration: Duration) {
     }
 }
 
+/// Scans the ports, which must take one 1 s time-out and not much more,
+/// and returns the log.
+fn scan_through_one_timeout(usb: &mut Usb<Sim>, sim: &Sim) -> Vec<String> {
+    let before = sim.now();
+    block_on(usb.scan());
+    let took = sim.now() - before;
+    assert!(took >= Duration::from_millis(1000) && took < Duration::from_millis(1500), "{took:?}");
+    logs::take()
+}
+
 fn keyboards(ports: impl IntoIterator<Item = u8>, sim: &Sim) {
     for port in ports {
         sim.plug(port, Device::keyboard(0x0627, port as u16));
@@ -134,11 +144,7 @@ fn a_hung_command_costs_its_device_only(kind: Type, what: &str) {
     let sim = sim::controller(3, 0).with(Fault::CommandHangs(kind, 1));
     keyboards(1..=3, &sim);
     let mut usb = start(&sim);
-    let before = sim.now();
-    block_on(usb.scan());
-    let took = sim.now() - before;
-    assert!(took >= Duration::from_millis(1000) && took < Duration::from_millis(1500), "{took:?}");
-    let lines = logs::take();
+    let lines = scan_through_one_timeout(&mut usb, &sim);
     assert_eq!(
         warnings(&lines),
         [format!(
@@ -323,11 +329,7 @@ fn a_device_that_never_answers_costs_itself_only() {
     sim.plug(1, Device::keyboard(0x0627, 1).silent_on(GET_DESCRIPTOR, Some(0x200)));
     keyboards(2..=3, &sim);
     let mut usb = start(&sim);
-    let before = sim.now();
-    block_on(usb.scan());
-    let took = sim.now() - before;
-    assert!(took >= Duration::from_millis(1000) && took < Duration::from_millis(1500), "{took:?}");
-    let lines = logs::take();
+    let lines = scan_through_one_timeout(&mut usb, &sim);
     assert_eq!(
         warnings(&lines),
         [format!(
