@@ -16,7 +16,7 @@ use alloc::{collections::VecDeque, string::String, vec::Vec};
 use core::sync::atomic::{Ordering, fence};
 use core::time::Duration;
 use xhci::accessor::single;
-use xhci::context::{EndpointType, Input32Byte, Input64Byte, InputHandler};
+use xhci::context::{EndpointType, Input32Byte, Input64Byte, InputHandler, SlotHandler};
 use xhci::extended_capabilities::usb_legacy_support_capability::{LegSup, UsbLegacySupportControlStatus};
 use xhci::registers::PortRegisterSet;
 use xhci::ring::trb::{command, event, transfer};
@@ -549,15 +549,7 @@ impl<P: Platform> Controller<P> {
         let (input, address) = self.input(id)?;
         input.control_mut().set_add_context_flag(0);
         input.control_mut().set_add_context_flag(1);
-        let slot = input.device_mut().slot_mut();
-        slot.set_route_string(route.route_string);
-        slot.set_speed(route.speed);
-        slot.set_context_entries(1);
-        slot.set_root_hub_port_number(route.root_port);
-        if let Some((hub_slot, hub_port)) = route.translator {
-            slot.set_parent_hub_slot_id(hub_slot);
-            slot.set_parent_port_number(hub_port);
-        }
+        set_slot_route(input.device_mut().slot_mut(), route, 1);
         let ep = input.device_mut().endpoint_mut(1);
         ep.set_endpoint_type(EndpointType::Control);
         ep.set_max_packet_size(max_packet);
@@ -601,14 +593,7 @@ impl<P: Platform> Controller<P> {
         input.control_mut().set_add_context_flag(0);
         input.control_mut().set_add_context_flag(dci as usize);
         let slot = input.device_mut().slot_mut();
-        slot.set_route_string(route.route_string);
-        slot.set_speed(route.speed);
-        slot.set_context_entries(dci);
-        slot.set_root_hub_port_number(route.root_port);
-        if let Some((hub_slot, hub_port)) = route.translator {
-            slot.set_parent_hub_slot_id(hub_slot);
-            slot.set_parent_port_number(hub_port);
-        }
+        set_slot_route(slot, route, dci);
         if let Some(ports) = hub_ports {
             slot.set_hub();
             slot.set_number_of_ports(ports);
@@ -772,6 +757,21 @@ fn zero_changes(portsc: &mut xhci::registers::operational::PortStatusAndControlR
     portsc.set_0_port_reset_change();
     portsc.set_0_port_link_state_change();
     portsc.set_0_port_config_error_change();
+}
+
+/// Fills a slot context with where the device sits (`route`: speed, root
+/// port, route string, the high-speed hub translating for it) and how many
+/// endpoint contexts it uses; Address Device and Configure Endpoint both
+/// give the whole slot context.
+fn set_slot_route(slot: &mut dyn SlotHandler, route: Route, context_entries: u8) {
+    slot.set_route_string(route.route_string);
+    slot.set_speed(route.speed);
+    slot.set_context_entries(context_entries);
+    slot.set_root_hub_port_number(route.root_port);
+    if let Some((hub_slot, hub_port)) = route.translator {
+        slot.set_parent_hub_slot_id(hub_slot);
+        slot.set_parent_port_number(hub_port);
+    }
 }
 
 /// The xHCI endpoint interval (2^n x 125 us) for bInterval: frames (ms)
