@@ -139,55 +139,24 @@ impl Font {
         2 * FONT_CHARS.len() * self.width() * self.height()
     }
 
-    /// Unpacks this size's glyphs into `memory` ([`Font::glyphs_bytes`]
-    /// long; a longer one is used in part).
+    /// Unpacks this size's regular glyphs into `memory` ([`Font::glyphs_bytes`]
+    /// long; a longer one is used in part). The bold ones are unpacked when
+    /// first asked for: most screens never show bold text, and inflating a
+    /// weight is a good part of bringing the screen up.
     pub fn inflate(self, memory: &mut [u8]) -> Glyphs<'_> {
-        let (raster, scale) = SIZES[self.0];
-        let (raster_width, raster_height) = FONT_CELLS[raster];
-        let raster_cell = raster_width * raster_height;
-        let memory = &mut memory[..self.glyphs_bytes()];
-        // The raster's glyphs go at the end, where scaling each one up from
-        // the start never overwrites one not yet read.
-        let raster_bytes = 2 * FONT_CHARS.len() * raster_cell;
-        let packed_at = memory.len() - raster_bytes;
-        let unpacked = &mut memory[packed_at..];
-        for (packed, weight) in FONT_PACKED[raster].iter().zip(unpacked.chunks_exact_mut(raster_bytes / 2)) {
-            let inflated = miniz_oxide::inflate::decompress_slice_iter_to_slice(
-                weight,
-                core::iter::once(*packed),
-                false,
-                true,
-            );
-            assert_eq!(
-                inflated,
-                Ok(raster_bytes / 2),
-                "the build script packed {} glyphs of {raster_width}x{raster_height}",
-                FONT_CHARS.len()
-            );
-        }
-        if scale > 1 {
-            let cell = self.width() * self.height();
-            let mut glyph = [0u8; MAX_CELL_PIXELS];
-            for index in 0..2 * FONT_CHARS.len() {
-                let from = packed_at + index * raster_cell;
-                glyph[..raster_cell].copy_from_slice(&memory[from..from + raster_cell]);
-                let scaled = &mut memory[index * cell..(index + 1) * cell];
-                for (i, pixel) in scaled.iter_mut().enumerate() {
-                    let (x, y) = (i % self.width() / scale, i / self.width() / scale);
-                    *pixel = glyph[y * raster_width + x];
-                }
-            }
-        }
-        Glyphs { font: self, pixels: memory }
+        let mut glyphs = Glyphs { font: self, pixels: &mut memory[..self.glyphs_bytes()], bold: false };
+        glyphs.unpack(false);
+        glyphs
     }
 }
 
-/// A size's glyphs, unpacked by [`Font::inflate`]: what the console draws.
+/// One size of the font, unpacked: each weight's glyphs in a half of
+/// `pixels`, regular first.
 pub struct Glyphs<'a> {
     font: Font,
-    /// The regular weight's glyphs, then the bold weight's, each in the
-    /// order of `FONT_CHARS`.
-    pixels: &'a [u8],
+    pixels: &'a mut [u8],
+    /// Whether the bold half has been unpacked.
+    bold: bool,
 }
 
 impl Glyphs<'_> {
@@ -195,9 +164,51 @@ impl Glyphs<'_> {
         self.font
     }
 
-    /// The glyph for `ch`, one intensity per pixel, row by row, or the
-    /// replacement character's when the font lacks it.
-    pub fn glyph(&self, ch: char, bold: bool) -> &[u8] {
+    /// Inflates one weight's raster into its half of the glyphs, scaled up
+    /// to the font's size.
+    fn unpack(&mut self, bold: bool) {
+        let font = self.font;
+        let (raster, scale) = SIZES[font.0];
+        let (raster_width, raster_height) = FONT_CELLS[raster];
+        let raster_cell = raster_width * raster_height;
+        let half = self.pixels.len() / 2;
+        let memory = &mut self.pixels[usize::from(bold) * half..][..half];
+        // The raster's glyphs go at the end, where scaling each one up from
+        // the start never overwrites one not yet read.
+        let raster_bytes = FONT_CHARS.len() * raster_cell;
+        let packed_at = memory.len() - raster_bytes;
+        let inflated = miniz_oxide::inflate::decompress_slice_iter_to_slice(
+            &mut memory[packed_at..],
+            core::iter::once(FONT_PACKED[raster][usize::from(bold)]),
+            false,
+            true,
+        );
+        assert_eq!(
+            inflated,
+            Ok(raster_bytes),
+            "the build script packed {} glyphs of {raster_width}x{raster_height}",
+            FONT_CHARS.len()
+        );
+        if scale > 1 {
+            let cell = font.width() * font.height();
+            let mut glyph = [0u8; MAX_CELL_PIXELS];
+            for index in 0..FONT_CHARS.len() {
+                let from = packed_at + index * raster_cell;
+                glyph[..raster_cell].copy_from_slice(&memory[from..from + raster_cell]);
+                let scaled = &mut memory[index * cell..(index + 1) * cell];
+                for (i, pixel) in scaled.iter_mut().enumerate() {
+                    let (x, y) = (i % font.width() / scale, i / font.width() / scale);
+                    *pixel = glyph[y * raster_width + x];
+                }
+            }
+        }
+        self.bold |= bold;
+    }
+
+    pub fn glyph(&mut self, ch: char, bold: bool) -> &[u8] {
+        if bold && !self.bold {
+            self.unpack(true);
+        }
         let index = FONT_CHARS
             .binary_search(&ch)
             .or_else(|_| FONT_CHARS.binary_search(&'\u{fffd}'))
@@ -207,10 +218,7 @@ impl Glyphs<'_> {
         &self.pixels[start..start + cell]
     }
 
-    /// The ink of a cell showing `ch`, one intensity per pixel, row by row:
-    /// the font's glyph or, for the line-drawing characters the font lacks,
-    /// drawn lines.
-    pub fn ink(&self, ch: char, bold: bool) -> Ink {
+    pub fn ink(&mut self, ch: char, bold: bool) -> Ink {
         let font = self.font;
         let mut ink = Ink { alpha: [0; MAX_CELL_PIXELS], len: font.width() * font.height() };
         if !charset::draw(ch, font.width(), &mut ink.alpha[..ink.len]) {
@@ -293,6 +301,18 @@ mod tests {
     }
 
     #[test]
+    fn bold_glyphs_are_unpacked_only_when_first_asked_for() {
+        for font in Font::ALL {
+            let mut memory = vec![0xa5; font.glyphs_bytes()];
+            let mut glyphs = font.inflate(&mut memory);
+            let regular = glyphs.glyph('W', false).to_vec();
+            assert!(glyphs.pixels[glyphs.pixels.len() / 2..].iter().all(|&byte| byte == 0xa5), "{font}");
+            assert_ne!(glyphs.glyph('W', true), regular, "{font}");
+            assert_eq!(glyphs.glyph('W', false), regular, "{font}: unpacking bold changed regular");
+        }
+    }
+
+    #[test]
     fn the_packed_glyphs_are_the_fonts_exactly() {
         use noto_sans_mono_bitmap::{FontWeight, RasterHeight, get_raster};
         let heights =
@@ -301,7 +321,7 @@ mod tests {
             let (raster, scale) = SIZES[font.0];
             let height = heights[raster];
             let mut memory = vec![0; font.glyphs_bytes()];
-            let glyphs = font.inflate(&mut memory);
+            let mut glyphs = font.inflate(&mut memory);
             for (bold, weight) in [(false, FontWeight::Regular), (true, FontWeight::Bold)] {
                 // Every character the font has, and some it lacks.
                 for ch in FONT_CHARS.into_iter().chain(['\0', '\u{7f}', '\u{4e2d}', '\u{1f600}']) {
@@ -320,10 +340,12 @@ mod tests {
                         assert_eq!(Some(alpha), raster_alpha, "{font} {ch:?} bold {bold} ({x},{y})");
                     }
                 }
-                assert_eq!(glyphs.ink('W', bold).pixels(), glyphs.glyph('W', bold));
+                let ink = glyphs.ink('W', bold);
+                assert_eq!(ink.pixels(), glyphs.glyph('W', bold));
                 assert_eq!(glyphs.ink('─', bold).pixels().len(), font.width() * font.height());
             }
-            assert_ne!(glyphs.glyph('W', false), glyphs.glyph('W', true));
+            let regular = glyphs.glyph('W', false).to_vec();
+            assert_ne!(regular, glyphs.glyph('W', true));
         }
     }
 }

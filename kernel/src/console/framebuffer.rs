@@ -639,9 +639,9 @@ pub(crate) mod tests {
 
         /// Every pixel of the cell is the glyph's intensity blended as the
         /// font says.
-        fn assert_cell(&self, (row, col): (usize, usize), ch: char, fg: Rgb, bg: Rgb) {
+        fn assert_cell(&mut self, (row, col): (usize, usize), ch: char, fg: Rgb, bg: Rgb) {
             let font = self.font;
-            let glyph = self.glyphs.glyph(ch, false);
+            let glyph = self.glyphs.glyph(ch, false).to_vec();
             for y in 0..font.height() {
                 for x in 0..font.width() {
                     let alpha = glyph[y * font.width() + x];
@@ -718,7 +718,7 @@ pub(crate) mod tests {
     #[test]
     fn a_cleared_screen_shows_blank_cells_and_margins_in_every_depth() {
         for bpp in [16, 24, 32] {
-            let (mut r, front) = renderer(bpp, 100, 40);
+            let (mut r, mut front) = renderer(bpp, 100, 40);
             let (cols, rows) = Font::SMALLEST.grid(100, 40);
             r.clear(PALETTE[4]);
             let bg = front.format.encode(PALETTE[4]);
@@ -740,7 +740,7 @@ pub(crate) mod tests {
     #[test]
     fn glyphs_match_the_font_rasters_in_every_depth() {
         for bpp in [16, 24, 32] {
-            let (mut r, front) = renderer(bpp, 100, 40);
+            let (mut r, mut front) = renderer(bpp, 100, 40);
             let (cols, rows) = Font::SMALLEST.grid(100, 40);
             let mut t = Terminal::new(grid(cols, rows));
             t.write("Ag\x1b[31;42mé\x1b[0m\nq".as_bytes());
@@ -768,7 +768,7 @@ pub(crate) mod tests {
 
     #[test]
     fn scrolling_moves_pixels_and_draws_the_new_line() {
-        let (mut r, front) = renderer(32, 7 * 6, 16 * 3);
+        let (mut r, mut front) = renderer(32, 7 * 6, 16 * 3);
         let mut t = Terminal::new(grid(6, 3));
         t.write(b"one\ntwo\nthree");
         r.update(t.grid_mut());
@@ -784,7 +784,7 @@ pub(crate) mod tests {
     #[test]
     fn scrolling_lines_that_share_nothing_is_drawn_correctly() {
         // Every cell changes on each scroll, so the renderer moves the picture.
-        let (mut r, front) = renderer(32, 7 * 8, 16 * 4);
+        let (mut r, mut front) = renderer(32, 7 * 8, 16 * 4);
         let mut t = Terminal::new(grid(8, 4));
         let lines = ["AAAAAAAA", "bbbbbbbb", "CCCCCCCC", "dddddddd", "EEEEEEEE", "ffffffff"];
         for (i, line) in lines.iter().enumerate() {
@@ -805,7 +805,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_scrolled_back_view_shows_the_history_and_no_cursor() {
-        let (mut r, front) = renderer(32, 7 * 20, 16 * 2);
+        let (mut r, mut front) = renderer(32, 7 * 20, 16 * 2);
         let cells = Box::leak(Box::new_uninit_slice(20 * 10));
         let mut t = Terminal::new(grid(20, 2).with_history(cells));
         t.write(b"one\ntwo\nthree");
@@ -830,7 +830,7 @@ pub(crate) mod tests {
 
     #[test]
     fn only_changed_cells_are_copied_to_the_screen() {
-        let (mut r, front) = renderer(32, 70, 32);
+        let (mut r, mut front) = renderer(32, 70, 32);
         let mut t = Terminal::new(grid(10, 2));
         r.update(t.grid_mut());
         // Scribble on the screen: an update must leave unchanged cells alone.
@@ -846,7 +846,7 @@ pub(crate) mod tests {
     fn every_font_size_draws_its_glyphs() {
         for font in Font::ALL {
             for bpp in [16, 24, 32] {
-                let (mut r, front) = renderer_in(font, bpp, font.width() * 5 + 3, font.height() * 2 + 1);
+                let (mut r, mut front) = renderer_in(font, bpp, font.width() * 5 + 3, font.height() * 2 + 1);
                 let mut t = Terminal::new(grid(5, 2));
                 t.write(b"Wg\n\x1b[31mq");
                 r.update(t.grid_mut());

@@ -481,7 +481,11 @@ fn vga_screen(switch: bool) -> Result<(), &'static str> {
         let mark = early::mark();
         let glyphs =
             early::alloc_bytes(Font::SMALLEST.glyphs_bytes()).ok_or("out of boot memory for the font")?;
-        vga::set_text_mode(device, &vga_text::font(&Font::SMALLEST.inflate(glyphs)), &vga_text::palette());
+        vga::set_text_mode(
+            device,
+            &vga_text::font(&mut Font::SMALLEST.inflate(glyphs)),
+            &vga_text::palette(),
+        );
         // SAFETY: the glyphs carved since the mark were only read to make
         // the text mode's font, which the adapter now holds.
         unsafe { early::release_to(mark) };

@@ -108,7 +108,7 @@ impl Screen {
         // does not write it while this reads (between updates).
         let front = unsafe { std::slice::from_raw_parts(self.front, self.front_len) };
         let grid: &Grid = self.terminal.grid();
-        let (cursor, format, glyphs) = (grid.cursor(), self.format, &self.glyphs);
+        let (cursor, format, glyphs) = (grid.cursor(), self.format, &mut self.glyphs);
         let font = glyphs.font();
         for row in 0..grid.rows() {
             for col in 0..grid.cols() {
@@ -133,7 +133,7 @@ impl Screen {
 }
 
 /// The cell's pixels, straight from its ink.
-fn reference(glyphs: &Glyphs, cell: Cell, format: PixelFormat) -> Vec<u8> {
+fn reference(glyphs: &mut Glyphs, cell: Cell, format: PixelFormat) -> Vec<u8> {
     let ink = glyphs.ink(cell.ch, cell.bold);
     ink.pixels()
         .iter()

@@ -45,7 +45,7 @@ pub fn entry(cell: Cell) -> u16 {
 /// The font for [`code`]'s layout, from the framebuffer console's glyphs in
 /// its smallest size, `glyphs`: each 7-pixel-wide anti-aliased row becomes
 /// the top 7 bits of a byte.
-pub fn font(glyphs: &Glyphs) -> [[u8; 16]; 256] {
+pub fn font(glyphs: &mut Glyphs) -> [[u8; 16]; 256] {
     const INK: u8 = 96;
     let pack = |pixels: &[u8]| {
         pixels
@@ -71,8 +71,8 @@ pub fn font(glyphs: &Glyphs) -> [[u8; 16]; 256] {
                 continue;
             }
         };
-        let glyph = glyphs.glyph(ch, false);
-        for (row, pixels) in bitmap.iter_mut().zip(glyph.chunks_exact(glyphs.font().width())) {
+        let width = glyphs.font().width();
+        for (row, pixels) in bitmap.iter_mut().zip(glyphs.glyph(ch, false).chunks_exact(width)) {
             *row = pack(pixels);
         }
     }
@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn font_has_ink_where_the_glyphs_do() {
         let mut memory = vec![0; Font::SMALLEST.glyphs_bytes()];
-        let font = font(&Font::SMALLEST.inflate(&mut memory));
+        let font = font(&mut Font::SMALLEST.inflate(&mut memory));
         assert!(font[b'A' as usize].iter().any(|&row| row != 0));
         assert!(font[REPLACEMENT as usize].iter().any(|&row| row != 0));
         assert!(font[b' ' as usize].iter().all(|&row| row == 0));

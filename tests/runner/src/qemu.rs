@@ -737,7 +737,7 @@ impl Screen {
     /// `font` and the default colours.
     fn shows_at(&self, font: Font, row: usize, start: usize, text: &str) -> bool {
         let mut memory = vec![0; font.glyphs_bytes()];
-        let glyphs = font.inflate(&mut memory);
+        let mut glyphs = font.inflate(&mut memory);
         (start..).zip(text.chars()).all(|(col, ch)| {
             let glyph = glyphs.glyph(ch, false);
             (0..font.height()).all(|y| {
