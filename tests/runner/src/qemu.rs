@@ -933,7 +933,7 @@ mod tests {
         let (width, height) = (10 * font.width(), 2 * font.height());
         let mut rgb = [DEFAULT_BG.r, DEFAULT_BG.g, DEFAULT_BG.b].repeat(width * height);
         let mut memory = vec![0; font.glyphs_bytes()];
-        let glyphs = font.inflate(&mut memory);
+        let mut glyphs = font.inflate(&mut memory);
         for (col, ch) in (3..).zip("hi".chars()) {
             let glyph = glyphs.glyph(ch, false);
             for y in 0..font.height() {
