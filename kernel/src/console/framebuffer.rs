@@ -11,11 +11,15 @@
 //! nothing because the back buffer's text area is a ring of pixel rows, and
 //! copies it out once.
 //!
+//! A clear writes only the screen. The back buffer's bands (the pixel rows
+//! of one text row) are filled when first drawn in, so a screen that shows
+//! twenty lines of boot log has touched twenty bands of RAM, not all of it.
+//!
 //! A framebuffer is checked ([`Mode::new`]) before anything is drawn on it:
 //! whatever geometry the firmware reports, the renderer never divides by
 //! zero or writes outside the screen.
 
-use super::color::Rgb;
+use super::color::{DEFAULT_BG, Rgb};
 use super::font::{Font, Glyphs};
 use super::grid::{Cell, Grid, Span};
 use crate::boot::ColorMask;
@@ -207,6 +211,26 @@ const CACHE_SLOTS: usize = CACHE_SETS * CACHE_WAYS;
 /// copying its pixels out; it weighs redrawing against moving the picture.
 const DRAW_COST: usize = 3;
 
+/// The most text rows a screen can have: the smallest font on the tallest
+/// mode.
+const MAX_ROWS: usize = MAX_SIDE as usize / Font::SMALLEST.height();
+
+/// One bit per back buffer band.
+#[derive(Clone, Copy)]
+struct Bands([u64; MAX_ROWS.div_ceil(64)]);
+
+impl Bands {
+    const ALL: Bands = Bands([u64::MAX; MAX_ROWS.div_ceil(64)]);
+
+    fn contains(&self, band: usize) -> bool {
+        self.0[band / 64] & 1 << (band % 64) != 0
+    }
+
+    fn remove(&mut self, band: usize) {
+        self.0[band / 64] &= !(1 << (band % 64));
+    }
+}
+
 /// Encoded pixel values for the 256 intensities of one colour pair.
 struct Shades {
     fg: Rgb,
@@ -241,6 +265,11 @@ pub struct Renderer<'a> {
     victim: usize,
     /// The back buffer row where the text area's first pixel row is.
     top: usize,
+    /// Back buffer bands not drawn in since the last clear: their memory
+    /// holds nothing yet and stands for `cleared` everywhere.
+    stale: Bands,
+    /// The encoded colour the screen was last cleared to.
+    cleared: u32,
 }
 
 impl<'a> Renderer<'a> {
@@ -300,6 +329,8 @@ impl<'a> Renderer<'a> {
             cursor: None,
             victim: 0,
             top: 0,
+            stale: Bands::ALL,
+            cleared: mode.format.encode(DEFAULT_BG),
         };
         renderer.set_shades(UNKNOWN.fg, UNKNOWN.bg);
         renderer
@@ -418,6 +449,10 @@ impl<'a> Renderer<'a> {
     }
 
     fn copy_batch(&mut self, row: usize, cells: &[(u16, u16)]) {
+        if cells.is_empty() {
+            return;
+        }
+        self.freshen(self.back_row(row * self.font.height()) / self.font.height());
         // A cell row length known at compile time lets each copy be inlined:
         // one instance per font width and pixel size.
         const W16: usize = Font::ALL[0].width();
@@ -505,6 +540,21 @@ impl<'a> Renderer<'a> {
         }
     }
 
+    /// Fills back buffer band `band` with the clear colour if it is stale,
+    /// before anything is drawn in it.
+    fn freshen(&mut self, band: usize) {
+        if !self.stale.contains(band) {
+            return;
+        }
+        self.stale.remove(band);
+        let bytes = self.font.height() * self.stride;
+        fill_row(
+            &mut self.memory.back[band * bytes..(band + 1) * bytes],
+            self.format.bytes_per_pixel,
+            self.cleared,
+        );
+    }
+
     /// Copies the drawn columns of every row to the screen.
     fn flush_dirty(&mut self) {
         for row in 0..self.memory.dirty.len() {
@@ -527,27 +577,29 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    /// Copies pixel rows `start..end` to the screen.
+    /// Copies pixel rows `start..end` of the text area to the screen (a
+    /// stale band's as the clear colour).
     fn flush_rows(&mut self, start: usize, end: usize) {
+        let cell_height = self.font.height();
         for y in start..end.min(self.height) {
             let (from, to) = (self.back_row(y) * self.stride, y * self.pitch);
-            self.screen[to..to + self.stride].copy_from_slice(&self.memory.back[from..from + self.stride]);
+            let target = &mut self.screen[to..to + self.stride];
+            if self.stale.contains(from / self.stride / cell_height) {
+                fill_row(target, self.format.bytes_per_pixel, self.cleared);
+            } else {
+                target.copy_from_slice(&self.memory.back[from..from + self.stride]);
+            }
         }
     }
 
     /// Fills the whole screen, margins included, with `color`.
     pub fn clear(&mut self, color: Rgb) {
-        let (first, rest) = self.memory.back.split_at_mut(self.stride);
-        match self.format.bytes_per_pixel {
-            4 => fill::<4>(first, self.format.encode(color)),
-            3 => fill::<3>(first, self.format.encode(color)),
-            _ => fill::<2>(first, self.format.encode(color)),
-        }
-        for row in rest.chunks_exact_mut(self.stride) {
-            row.copy_from_slice(first);
-        }
+        self.cleared = self.format.encode(color);
+        self.stale = Bands::ALL;
         self.top = 0;
-        self.flush_rows(0, self.height);
+        for row in self.screen.chunks_mut(self.pitch) {
+            fill_row(&mut row[..self.stride], self.format.bytes_per_pixel, self.cleared);
+        }
         // Every cell now shows a blank on `color`, so the first present
         // draws only what differs from that, not the whole screen again.
         self.memory.shown.fill(Cell { bg: color, ..Cell::BLANK });
@@ -571,6 +623,15 @@ fn shade<const BPP: usize>(target: &mut [u8], ink: &[u8], shades: &[u32; 256]) {
     for (pixel, &alpha) in target.chunks_exact_mut(BPP).zip(ink) {
         let pixel: &mut [u8; BPP] = pixel.try_into().expect("BPP bytes");
         *pixel = shades[alpha as usize].to_le_bytes()[..BPP].try_into().expect("BPP bytes");
+    }
+}
+
+/// Fills `row` with pixels of `bpp` bytes of `value`.
+fn fill_row(row: &mut [u8], bpp: usize, value: u32) {
+    match bpp {
+        4 => fill::<4>(row, value),
+        3 => fill::<3>(row, value),
+        _ => fill::<2>(row, value),
     }
 }
 
@@ -713,6 +774,33 @@ pub(crate) mod tests {
         assert_eq!(blend(fg, bg, 0), bg);
         assert_eq!(blend(fg, bg, 255), fg);
         assert_eq!(blend(fg, bg, 128), Rgb::new(100, 75, 50));
+    }
+
+    #[test]
+    fn a_clear_leaves_the_back_buffer_alone_until_a_row_is_drawn() {
+        let (width, height) = (7 * 10, 16 * 4);
+        let (mut r, front) = renderer(32, width, height);
+        r.memory.back.fill(0xa5);
+        // Blank cells in the default colours look like this clear.
+        r.clear(DEFAULT_BG);
+        assert!(r.memory.back.iter().all(|&byte| byte == 0xa5), "the clear wrote the back buffer");
+        let mut t = Terminal::new(grid(10, 4));
+        t.write(b"\x1b[3;1Hab");
+        r.update(t.grid_mut());
+        let band = 16 * width * 4;
+        let untouched =
+            |range: core::ops::Range<usize>| r.memory.back[range].iter().all(|&byte| byte == 0xa5);
+        assert!(
+            untouched(0..2 * band) && untouched(3 * band..4 * band),
+            "only the drawn row's band is filled"
+        );
+        assert!(!untouched(2 * band..3 * band));
+        let bg = front.format.encode(DEFAULT_BG);
+        // Rows 0, 1 and 3 were never drawn: the screen still shows the
+        // clear, margins included.
+        for y in (0..32).chain(48..64) {
+            assert!((0..width).all(|x| front.pixel(x, y) == bg), "pixel row {y}");
+        }
     }
 
     #[test]
