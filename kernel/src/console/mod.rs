@@ -451,7 +451,7 @@ fn build_framebuffer_screen(mode: Mode, font: Font) -> Result<Screen, &'static s
     let needs = Renderer::needs(mode, font);
     let memory = (|| {
         Some(Memory {
-            back: early::alloc_bytes(needs.back)?,
+            back: early::alloc_buffer(needs.back)?,
             shown: early::alloc_slice(needs.cells, Cell::BLANK)?,
             dirty: early::alloc_slice(needs.rows, Span::EMPTY)?,
             cached: early::alloc_slice(needs.cache_slots, Cell::BLANK)?,

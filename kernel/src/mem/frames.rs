@@ -248,10 +248,9 @@ pub fn init(info: &BootInfo) {
     let mut allocator = FrameAllocator::new(0, bitmap, regions, HhdmLinks(info.hhdm_offset));
     for region in info.memory_map().iter().filter(|r| r.kind == RegionKind::Usable) {
         let (start, end) = (region.base, region.end());
-        match carved {
-            Some((low, high)) if low >= start && high <= end => {
-                allocator.add_region(start, low);
-                allocator.add_region(high, end);
+        match &carved {
+            Some(carved) if carved.region == (start..end) => {
+                allocator.add_region(carved.left.start, carved.left.end);
             }
             _ => {
                 allocator.add_region(start, end);
