@@ -110,9 +110,7 @@ fn bytes_for<T>(count: usize) -> Option<u64> {
 /// A new slice of `count` copies of `value`, or `None` when boot memory is
 /// exhausted (or [`init`] has not run).
 pub fn alloc_slice<T: Copy>(count: usize, value: T) -> Option<&'static mut [T]> {
-    let pointer = carve::<MaybeUninit<T>>(End::Top, count)?;
-    // SAFETY: as in `alloc_uninit`.
-    let slice = unsafe { core::slice::from_raw_parts_mut(pointer, count) };
+    let slice = uninit::<T>(End::Top, count)?;
     for slot in slice.iter_mut() {
         slot.write(value);
     }
@@ -120,26 +118,25 @@ pub fn alloc_slice<T: Copy>(count: usize, value: T) -> Option<&'static mut [T]> 
     Some(unsafe { slice.assume_init_mut() })
 }
 
-/// Carves room for `count` values of `T` off `end`, returning its address
-/// in the HHDM.
-fn carve<T>(end: End, count: usize) -> Option<*mut T> {
+/// Carves room for `count` values of `T` off `end`, not yet written.
+fn uninit<T>(end: End, count: usize) -> Option<&'static mut [MaybeUninit<T>]> {
     let size = bytes_for::<T>(count)?;
     let align = (align_of::<T>() as u64).max(4096);
     let mut region = REGION.lock();
     let boot = region.as_mut()?;
     let physical = boot.carve.take_from(end, size, align)?;
-    Some((boot.hhdm + physical) as *mut T)
+    let pointer = (boot.hhdm + physical) as *mut MaybeUninit<T>;
+    // SAFETY: the range is usable RAM that this module hands out once (each
+    // end of the carve only moves inwards), mapped writable by the HHDM and
+    // suitably aligned; `MaybeUninit` needs no initialisation.
+    Some(unsafe { core::slice::from_raw_parts_mut(pointer, count) })
 }
 
 /// A new slice of `count` values not yet written: for storage filled only
 /// as it is used (a scrollback), where writing it all at boot would cost a
 /// pass over megabytes. It comes off the bottom of the region.
 pub fn alloc_uninit<T>(count: usize) -> Option<&'static mut [MaybeUninit<T>]> {
-    let pointer = carve::<MaybeUninit<T>>(End::Bottom, count)?;
-    // SAFETY: the range is usable RAM that this module hands out once (each
-    // end of the carve only moves inwards), mapped writable by the HHDM and
-    // suitably aligned; `MaybeUninit` needs no initialisation.
-    Some(unsafe { core::slice::from_raw_parts_mut(pointer, count) })
+    uninit(End::Bottom, count)
 }
 
 /// A new slice of `count` bytes holding whatever the memory held: for
@@ -156,11 +153,11 @@ pub fn alloc_buffer(count: usize) -> Option<&'static mut [u8]> {
 }
 
 fn bytes(end: End, count: usize) -> Option<&'static mut [u8]> {
-    let pointer = carve::<u8>(end, count)?;
-    // SAFETY: as in `alloc_uninit`; and every byte value is a valid `u8`:
-    // RAM the kernel has not written holds what the firmware and bootloader
-    // left there, which the kernel reads like any memory it is handed.
-    Some(unsafe { core::slice::from_raw_parts_mut(pointer, count) })
+    let slice = uninit::<u8>(end, count)?;
+    // SAFETY: every byte value is a valid `u8`: RAM the kernel has not
+    // written holds what the firmware and bootloader left there, which the
+    // kernel reads like any memory it is handed.
+    Some(unsafe { slice.assume_init_mut() })
 }
 
 /// A 4 KiB frame of boot memory, by its physical address: for page tables
