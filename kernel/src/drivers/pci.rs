@@ -161,6 +161,12 @@ impl Function {
         self.write(COMMAND, command | COMMAND_MEMORY | COMMAND_BUS_MASTER);
     }
 
+    /// Takes bus mastering away: the function can no longer reach memory.
+    pub fn disable_dma(&self) {
+        let command = self.read(COMMAND) & 0xffff;
+        self.write(COMMAND, command & !COMMAND_BUS_MASTER);
+    }
+
     /// The legacy interrupt line the firmware assigned (0xff: none).
     pub fn interrupt_line(&self) -> u8 {
         self.read(INTERRUPT_LINE) as u8

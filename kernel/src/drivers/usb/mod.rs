@@ -427,14 +427,20 @@ impl<P: Platform> Usb<P> {
 
     /// Brings a controller up: reset and rings, running, and only then its
     /// interrupt, so that a controller that fails on the way leaves nothing
-    /// behind (no interrupt claimed, its memory freed, not running).
+    /// behind (no interrupt claimed, its memory freed, not running, and no
+    /// bus mastering).
     async fn start(&mut self, platform: P, name: String, ids: &str) {
-        let mut controller = match Controller::start(platform, name.clone()).await {
-            Ok(controller) => controller,
-            Err(error) => return log::error!("usb: {name}: {error}; {NOT_USED}"),
+        let give_up = |error: Error| {
+            platform.stop_dma();
+            log::error!("usb: {name}: {error}; {NOT_USED}");
         };
+        let mut controller = match Controller::start(platform.clone(), name.clone()).await {
+            Ok(controller) => controller,
+            Err(error) => return give_up(error),
+        };
+        // `give_up` cuts it off from memory before its rings are freed with it.
         if let Err(error) = controller.run().await {
-            return log::error!("usb: {name}: {error}; {NOT_USED}");
+            return give_up(error);
         }
         let delivery = controller.platform().claim_interrupts(&name, controller.interrupt_registers());
         controller.enable_interrupts();

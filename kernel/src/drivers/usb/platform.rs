@@ -26,7 +26,7 @@ pub trait Dma {
 }
 
 /// Everything the driver needs from around one controller.
-pub trait Platform {
+pub trait Platform: Clone {
     type Mapper: Mapper + Clone;
     type Page: Dma;
 
@@ -50,6 +50,10 @@ pub trait Platform {
     fn claim_interrupts(&self, name: &str, registers: (u64, u64)) -> Delivery;
     /// Hands a keyboard's attachment, report or removal on.
     fn keyboard_event(&self, event: KeyboardEvent);
+    /// Cuts the controller off from memory, for one given up: it may still
+    /// run the firmware's schedule (it never halted), or hold the addresses
+    /// of rings about to be freed.
+    fn stop_dma(&self);
 }
 
 /// The real machine around an xHCI on the PCI bus: its BAR, mapped
@@ -108,6 +112,10 @@ impl Platform for Machine {
 
     fn keyboard_event(&self, event: KeyboardEvent) {
         KEYBOARD_EVENTS.push(event);
+    }
+
+    fn stop_dma(&self) {
+        self.function.disable_dma();
     }
 }
 

@@ -49,6 +49,7 @@ const USBCMD: usize = CAPLENGTH;
 const USBSTS: usize = CAPLENGTH + 0x04;
 const CRCR: usize = CAPLENGTH + 0x18;
 const DCBAAP: usize = CAPLENGTH + 0x30;
+const CONFIG: usize = CAPLENGTH + 0x38;
 const PORTSC: usize = CAPLENGTH + 0x400;
 const EXTENDED_CAPABILITIES: usize = 0x800;
 /// The USB Legacy Support capability, when there is firmware: first in the
@@ -60,6 +61,7 @@ const IMAN: usize = RUNTIME + 0x20;
 const ERSTSZ: usize = RUNTIME + 0x28;
 const ERSTBA: usize = RUNTIME + 0x30;
 const ERDP: usize = RUNTIME + 0x38;
+/// The doorbell array: the command ring's, then one per device slot.
 const DOORBELLS: usize = 0x2000;
 const MAX_SLOTS: u8 = 32;
 /// What a doorbell register holds while nobody rang it.
@@ -310,6 +312,8 @@ struct State {
     pages: BTreeMap<u64, *mut u8>,
     next_page: u64,
     faults: Vec<Fault>,
+    /// PCI bus mastering, on as the kernel's platform leaves it.
+    dma: bool,
     running: bool,
     reset_done_at: Option<Duration>,
     /// The command ring's dequeue pointer and cycle state, once running.
@@ -355,6 +359,7 @@ pub fn controller(usb2: u8, usb3: u8) -> Sim {
         pages: BTreeMap::new(),
         next_page: 0x1_0000_0000,
         faults: Vec::new(),
+        dma: true,
         // As the firmware left it: running.
         running: true,
         reset_done_at: None,
@@ -385,7 +390,7 @@ pub fn controller(usb2: u8, usb3: u8) -> Sim {
     state.write32(EXTENDED_CAPABILITIES + 8, usb2_first | (usb2 as u32) << 8);
     state.write32(EXTENDED_CAPABILITIES + 16, 2 | 3 << 24);
     state.write32(EXTENDED_CAPABILITIES + 24, usb3_first | (usb3 as u32) << 8);
-    for slot in 0..MAX_SLOTS as usize {
+    for slot in 0..=MAX_SLOTS as usize {
         state.write32(DOORBELLS + 4 * slot, DOORBELL_IDLE);
     }
     Sim(Rc::new(RefCell::new(state)))
@@ -474,6 +479,17 @@ impl Sim {
     /// Whether USBCMD has Run/Stop or Interrupter Enable set.
     pub fn running_or_interrupting(&self) -> bool {
         self.0.borrow().read32(USBCMD) & (RUN_STOP | INTERRUPTER_ENABLE) != 0
+    }
+
+    /// Reports trouble outside any command or transfer: a Host Controller
+    /// Event with completion `code`.
+    pub fn host_controller_event(&self, code: u8) {
+        self.0.borrow_mut().post([0; 4], code, Type::HostController);
+    }
+
+    /// Whether the controller may still reach memory (PCI bus mastering).
+    pub fn dma_enabled(&self) -> bool {
+        self.0.borrow().dma
     }
 
     /// How many commands of type `kind` the controller took.
@@ -565,6 +581,10 @@ impl Platform for Sim {
 
     fn keyboard_event(&self, event: KeyboardEvent) {
         self.0.borrow_mut().keyboard_events.push(event);
+    }
+
+    fn stop_dma(&self) {
+        self.0.borrow_mut().dma = false;
     }
 }
 
@@ -773,7 +793,7 @@ impl State {
     }
 
     fn doorbells(&mut self) {
-        for slot in 0..MAX_SLOTS {
+        for slot in 0..=MAX_SLOTS {
             let value = self.read32(DOORBELLS + 4 * slot as usize);
             if value == DOORBELL_IDLE {
                 continue;
@@ -851,13 +871,17 @@ impl State {
         let pointer = trb[0] as u64 | (trb[1] as u64) << 32;
         let Some(kind) = type_of(kind) else { return (TRB_ERROR, slot) };
         match kind {
-            Type::EnableSlot => match (1..MAX_SLOTS).find(|id| !self.slots.contains_key(id)) {
-                Some(id) => {
-                    self.slots.insert(id, Slot { port: None, endpoints: BTreeMap::new() });
-                    (SUCCESS, id)
+            // The controller picks the ID; this one gives the highest free
+            // one the driver enabled, as real ones may.
+            Type::EnableSlot => {
+                match (1..=self.read32(CONFIG) as u8).rev().find(|id| !self.slots.contains_key(id)) {
+                    Some(id) => {
+                        self.slots.insert(id, Slot { port: None, endpoints: BTreeMap::new() });
+                        (SUCCESS, id)
+                    }
+                    None => (9, 0),
                 }
-                None => (9, 0),
-            },
+            }
             Type::DisableSlot => match self.slots.remove(&slot) {
                 Some(_) => (SUCCESS, slot),
                 None => (SLOT_NOT_ENABLED, slot),

@@ -19,7 +19,7 @@ use xhci::accessor::single;
 use xhci::context::{EndpointType, Input32Byte, Input64Byte, InputHandler, SlotHandler};
 use xhci::extended_capabilities::usb_legacy_support_capability::{LegSup, UsbLegacySupportControlStatus};
 use xhci::registers::PortRegisterSet;
-use xhci::ring::trb::{command, event, transfer};
+use xhci::ring::trb::{self, command, event, transfer};
 
 /// Commands and control transfers get this long to complete.
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -49,6 +49,12 @@ pub enum Event {
     Transfer { code: u8, slot: u8, endpoint: u8, residue: u32 },
     PortStatusChange { port: u8 },
 }
+
+/// Unhandled events logged at most, per controller: a broken controller
+/// could report them without end.
+const UNHANDLED_LOGGED: usize = 8;
+const HOST_CONTROLLER_EVENT: u32 = trb::Type::HostController as u32;
+const EVENT_RING_FULL: u32 = event::CompletionCode::EventRingFullError as u32;
 
 /// Completion codes that mean the work was done.
 const SUCCESS: u8 = 1;
@@ -151,6 +157,9 @@ pub struct Controller<P: Platform> {
     /// Set once a timed-out command could not be aborted: the command ring
     /// is stuck, so later commands fail at once instead of each waiting.
     commands_stuck: bool,
+    /// Events the driver has no use for, seen so far (see
+    /// [`Controller::unhandled`]).
+    unhandled: usize,
 }
 
 impl<P: Platform> Controller<P> {
@@ -171,7 +180,14 @@ impl<P: Platform> Controller<P> {
         reset(&platform, &mut regs).await?;
         let wide = regs.capability.hccparams1.read_volatile().addressing_capability();
 
-        let slots = regs.capability.hcsparams1.read_volatile().number_of_device_slots();
+        // One slot fewer than the controller has: the `xhci` crate's doorbell
+        // array stops one short of the last slot's doorbell.
+        let slots = regs.capability.hcsparams1.read_volatile().number_of_device_slots().saturating_sub(1);
+        if slots == 0 {
+            return Err(Error::Controller(
+                "has fewer than two device slots (the last one's doorbell is out of reach)",
+            ));
+        }
         regs.operational.config.update_volatile(|config| {
             config.set_max_device_slots_enabled(slots);
         });
@@ -237,6 +253,7 @@ impl<P: Platform> Controller<P> {
             protocols,
             slots: Vec::new(),
             commands_stuck: false,
+            unhandled: 0,
         })
     }
 
@@ -364,8 +381,9 @@ impl<P: Platform> Controller<P> {
         let mut any = false;
         while let Some(raw) = self.event_ring.pop(ring(&mut self.events)) {
             any = true;
-            if let Some(event) = decode(raw) {
-                self.pending.push_back(event);
+            match decode(raw) {
+                Some(event) => self.pending.push_back(event),
+                None => self.unhandled(raw),
             }
         }
         // The interrupter's pending flag (cleared by software only for a
@@ -378,6 +396,25 @@ impl<P: Platform> Controller<P> {
                 erdp.clear_event_handler_busy();
             });
         }
+    }
+
+    /// Logs an event the driver has no use for, the first
+    /// [`UNHANDLED_LOGGED`] of them: a Host Controller Event reports trouble
+    /// (events lost to a full event ring, say), and the other kinds come only
+    /// when enabled, which the driver does not.
+    fn unhandled(&mut self, raw: Trb) {
+        self.unhandled += 1;
+        if self.unhandled > UNHANDLED_LOGGED {
+            return;
+        }
+        let (kind, code) = (raw[3] >> 10 & 0x3f, raw[2] >> 24);
+        let what = match (kind, code) {
+            (HOST_CONTROLLER_EVENT, EVENT_RING_FULL) => "the event ring overflowed: events were lost",
+            (HOST_CONTROLLER_EVENT, _) => "the controller reports an error",
+            _ => "an event of a kind the driver does not handle, ignored",
+        };
+        let last = if self.unhandled == UNHANDLED_LOGGED { "; further ones are not logged" } else { "" };
+        log::warn!("usb: {}: {what} (TRB type {kind}, completion code {code}){last}", self.name);
     }
 
     /// Whether the controller has reported something not yet handled.
