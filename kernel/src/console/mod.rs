@@ -207,7 +207,9 @@ impl Write for Screen {
     }
 }
 
-static SCREEN: Mutex<Option<Screen>> = Mutex::new(None);
+/// The screen lives in boot memory: as a value here its `None` is no zero
+/// bytes, which put all 11 KiB of it into the kernel image.
+static SCREEN: Mutex<Option<&'static mut Screen>> = Mutex::new(None);
 /// Whether screen output may wait for the next tick or the end of the
 /// executor's round ([`coalesce_output`]).
 static COALESCING: AtomicBool = AtomicBool::new(false);
@@ -328,9 +330,11 @@ pub fn instead_of_framebuffer(firmware: Firmware) -> Choice {
     }
 }
 
-fn install(mut screen: Screen) {
+fn install(screen: Screen) -> Result<(), &'static str> {
+    let screen = early::alloc_value(screen).ok_or("out of boot memory for the console")?;
     screen.present();
     *SCREEN.lock() = Some(screen);
+    Ok(())
 }
 
 fn grid(cols: usize, rows: usize) -> Result<Grid<'static>, &'static str> {
@@ -424,16 +428,12 @@ fn framebuffer_screen(fb: &boot::Framebuffer, font_option: Option<&str>) -> Resu
         log::warn!("{refused}; using the automatic choice, {font}");
     }
     let mark = early::mark();
-    let screen = match build_framebuffer_screen(mode, font) {
-        Ok(screen) => screen,
-        Err(reason) => {
-            // SAFETY: what was carved since the mark went with the failed
-            // attempt; nothing holds it.
-            unsafe { early::release_to(mark) };
-            return Err(Refusal::Resources(reason));
-        }
-    };
-    install(screen);
+    if let Err(reason) = build_framebuffer_screen(mode, font).and_then(install) {
+        // SAFETY: what was carved since the mark went with the failed
+        // attempt; nothing holds it.
+        unsafe { early::release_to(mark) };
+        return Err(Refusal::Resources(reason));
+    }
     let (cols, rows) = font.grid(mode.width, mode.height);
     log::info!(
         "framebuffer {}x{}, {} bpp, pitch {}: font {font}, {cols}x{rows} characters, {} KiB of boot memory",
@@ -491,7 +491,7 @@ fn vga_screen(switch: bool) -> Result<(), &'static str> {
         unsafe { early::release_to(mark) };
     }
     let buffer = vga::TextBuffer::take(adapter.is_some()).ok_or("the text buffer is already in use")?;
-    install(Screen::new(Terminal::new(grid(vga::COLS, vga::ROWS)?), Output::VgaText(VgaText::new(buffer))));
+    install(Screen::new(Terminal::new(grid(vga::COLS, vga::ROWS)?), Output::VgaText(VgaText::new(buffer))))?;
     match adapter {
         Some(device) => {
             let family = vga::family(device);
@@ -549,7 +549,7 @@ pub fn print_screen(args: fmt::Arguments) {
 
 /// The screen's lock: waited for in task context, only tried in an
 /// interrupt handler (see the module's notes).
-fn lock_screen() -> Option<spin::MutexGuard<'static, Option<Screen>>> {
+fn lock_screen() -> Option<spin::MutexGuard<'static, Option<&'static mut Screen>>> {
     if interrupts::in_handler() { SCREEN.try_lock() } else { Some(SCREEN.lock()) }
 }
 

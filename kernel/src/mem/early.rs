@@ -118,6 +118,13 @@ pub fn alloc_slice<T: Copy>(count: usize, value: T) -> Option<&'static mut [T]> 
     Some(unsafe { slice.assume_init_mut() })
 }
 
+/// `value`, moved into boot memory: for a structure written at once that
+/// would otherwise be a static with an initial value, whose every byte is
+/// part of the kernel image read from the boot medium.
+pub fn alloc_value<T>(value: T) -> Option<&'static mut T> {
+    Some(uninit::<T>(End::Top, 1)?[0].write(value))
+}
+
 /// Carves room for `count` values of `T` off `end`, not yet written.
 fn uninit<T>(end: End, count: usize) -> Option<&'static mut [MaybeUninit<T>]> {
     let size = bytes_for::<T>(count)?;
