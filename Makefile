@@ -318,9 +318,9 @@ bench: iso
 
 lint: setup
 	cargo fmt --all --check
-	cargo clippy -p kernel --target $(KERNEL_TARGET) -- -D warnings
+	cargo clippy -p kernel -p look --target $(KERNEL_TARGET) -- -D warnings
 	cargo clippy -p test-kernels --target $(KERNEL_TARGET) --lib --tests -- -D warnings
-	cargo clippy -p kernel --lib --tests -- -D warnings
+	cargo clippy -p kernel -p look --lib --tests -- -D warnings
 	cargo clippy -p test-runner -p bench --all-targets -- -D warnings
 
 clean:

@@ -123,8 +123,8 @@ pub mod screen {
     use kernel::boot;
     use kernel::console::{
         self,
-        color::Rgb,
-        framebuffer::{PixelFormat, blend},
+        color::{Rgb, blend},
+        framebuffer::PixelFormat,
     };
 
     /// The grid row the cursor is on.

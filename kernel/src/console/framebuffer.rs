@@ -19,18 +19,11 @@
 //! whatever geometry the firmware reports, the renderer never divides by
 //! zero or writes outside the screen.
 
-use super::color::{DEFAULT_BG, Rgb};
+use super::color::{DEFAULT_BG, Rgb, blend};
 use super::font::{Font, Glyphs};
 use super::grid::{Cell, Grid, Span};
 use crate::boot::ColorMask;
 use core::fmt;
-
-/// `alpha` of the way from `bg` to `fg`, per channel: how an anti-aliased
-/// glyph pixel of that intensity looks.
-pub fn blend(fg: Rgb, bg: Rgb, alpha: u8) -> Rgb {
-    let mix = |f: u8, b: u8| ((f as u32 * alpha as u32 + b as u32 * (255 - alpha as u32) + 127) / 255) as u8;
-    Rgb::new(mix(fg.r, bg.r), mix(fg.g, bg.g), mix(fg.b, bg.b))
-}
 
 /// How the framebuffer stores a pixel: its size and where each channel sits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -766,14 +759,6 @@ pub(crate) mod tests {
         let huge = ColorMask { size: 255, shift: 255 };
         assert!(PixelFormat::new(32, huge, XRGB.1, XRGB.2).is_err());
         assert!(PixelFormat::new(32, XRGB.0, XRGB.1, ColorMask { size: 8, shift: 250 }).is_err());
-    }
-
-    #[test]
-    fn blending_spans_background_to_foreground() {
-        let (fg, bg) = (Rgb::new(200, 100, 0), Rgb::new(0, 50, 100));
-        assert_eq!(blend(fg, bg, 0), bg);
-        assert_eq!(blend(fg, bg, 255), fg);
-        assert_eq!(blend(fg, bg, 128), Rgb::new(100, 75, 50));
     }
 
     #[test]

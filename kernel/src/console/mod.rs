@@ -15,9 +15,6 @@
 //! through [`try_print`]. Both reach the CPU layer as its registered
 //! reporter.
 
-pub mod charset;
-pub mod color;
-pub mod font;
 pub mod framebuffer;
 pub mod grid;
 pub mod logger;
@@ -25,6 +22,8 @@ pub mod logger;
 mod render_tests;
 pub mod terminal;
 pub mod vga_text;
+
+pub use look::{charset, color, font};
 
 use crate::arch::interrupts;
 use crate::arch::x86_64::fatal::{self, Reporter};

@@ -6,9 +6,10 @@
 //! `FUZZ_ITERS` sets the number of random strings (default 400,000); the
 //! seed is fixed, so a failure repeats.
 
+use super::color::blend;
 use super::font::{Font, Glyphs};
 use super::framebuffer::tests::{leaked_glyphs, leaked_memory};
-use super::framebuffer::{Mode, PixelFormat, Renderer, blend};
+use super::framebuffer::{Mode, PixelFormat, Renderer};
 use super::grid::{Cell, Grid, tests::grid};
 use super::terminal::Terminal;
 use crate::boot::ColorMask;

@@ -4,9 +4,8 @@
 pub mod platform;
 
 use crate::seconds_since;
-use kernel::console::color::{DEFAULT_BG, DEFAULT_FG};
-use kernel::console::font::Font;
-use kernel::console::framebuffer::blend;
+use look::color::{DEFAULT_BG, DEFAULT_FG, blend};
+use look::font::Font;
 use serde_json::{Value, json};
 use std::{
     fs,

@@ -67,6 +67,13 @@ pub fn nearest_ansi(color: Rgb) -> u8 {
     (0..16u8).min_by_key(|&i| distance(&PALETTE[i as usize])).unwrap_or(7)
 }
 
+/// `alpha` of the way from `bg` to `fg`, per channel: how an anti-aliased
+/// glyph pixel of that intensity looks.
+pub fn blend(fg: Rgb, bg: Rgb, alpha: u8) -> Rgb {
+    let mix = |f: u8, b: u8| ((f as u32 * alpha as u32 + b as u32 * (255 - alpha as u32) + 127) / 255) as u8;
+    Rgb::new(mix(fg.r, bg.r), mix(fg.g, bg.g), mix(fg.b, bg.b))
+}
+
 /// The bright variant of one of the eight base colours, which is how bold
 /// text is shown; any other colour is returned as it is.
 pub fn brighten(color: Rgb) -> Rgb {
@@ -79,6 +86,14 @@ pub fn brighten(color: Rgb) -> Rgb {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blending_spans_background_to_foreground() {
+        let (fg, bg) = (Rgb::new(200, 100, 0), Rgb::new(0, 50, 100));
+        assert_eq!(blend(fg, bg, 0), bg);
+        assert_eq!(blend(fg, bg, 255), fg);
+        assert_eq!(blend(fg, bg, 128), Rgb::new(100, 75, 50));
+    }
 
     #[test]
     fn cube_and_grey_ramp_match_xterm() {

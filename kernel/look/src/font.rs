@@ -15,7 +15,7 @@
 //! and a screen uses one size: [`Font::inflate`] unpacks a size into memory
 //! the caller provides, as [`Glyphs`].
 
-use super::charset;
+use crate::charset;
 use core::fmt;
 
 mod packed {
