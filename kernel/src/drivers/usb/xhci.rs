@@ -159,7 +159,7 @@ pub struct Controller<P: Platform> {
     commands_stuck: bool,
     /// Events the driver has no use for, seen so far (see
     /// [`Controller::unhandled`]).
-    unhandled: usize,
+    unhandled_seen: usize,
 }
 
 impl<P: Platform> Controller<P> {
@@ -253,7 +253,7 @@ impl<P: Platform> Controller<P> {
             protocols,
             slots: Vec::new(),
             commands_stuck: false,
-            unhandled: 0,
+            unhandled_seen: 0,
         })
     }
 
@@ -403,8 +403,8 @@ impl<P: Platform> Controller<P> {
     /// (events lost to a full event ring, say), and the other kinds come only
     /// when enabled, which the driver does not.
     fn unhandled(&mut self, raw: Trb) {
-        self.unhandled += 1;
-        if self.unhandled > UNHANDLED_LOGGED {
+        self.unhandled_seen += 1;
+        if self.unhandled_seen > UNHANDLED_LOGGED {
             return;
         }
         let (kind, code) = (raw[3] >> 10 & 0x3f, raw[2] >> 24);
@@ -413,7 +413,7 @@ impl<P: Platform> Controller<P> {
             (HOST_CONTROLLER_EVENT, _) => "the controller reports an error",
             _ => "an event of a kind the driver does not handle, ignored",
         };
-        let last = if self.unhandled == UNHANDLED_LOGGED { "; further ones are not logged" } else { "" };
+        let last = if self.unhandled_seen == UNHANDLED_LOGGED { "; further ones are not logged" } else { "" };
         log::warn!("usb: {}: {what} (TRB type {kind}, completion code {code}){last}", self.name);
     }
 
