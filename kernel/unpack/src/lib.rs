@@ -1,0 +1,104 @@
+//! The kernel image as it is booted: compressed, with a small unpacker in
+//! front.
+//!
+//! Limine reads the whole kernel file from the boot medium at every boot, and
+//! on a BIOS PC's IDE drive every KiB costs about 0.1 ms. So the image on the
+//! boot medium (built by `kernel/pack`) holds the kernel's code and data
+//! compressed with LZ4, which halves it, and this unpacker, which Limine
+//! starts instead of the kernel. Decoding LZ4 is little more than copying,
+//! much cheaper than reading the bytes it saves.
+//!
+//! Limine maps the kernel's segments, empty, where the kernel is linked; the
+//! unpacker fills them from the compressed payload and jumps to the kernel's
+//! entry, which then finds memory exactly as if Limine had loaded it.
+//!
+//! This library is what the packer and the unpacker share: the [`Table`]
+//! the packer fills in, and [`unpack`], which host tests run too.
+
+#![no_std]
+
+/// Identifies the table in the unpacker's image, so that the packer fills in
+/// the right bytes.
+pub const MAGIC: [u8; 8] = *b"EmberLZ4";
+
+/// Where the unpacker finds the payload and where it puts the kernel.
+/// `kernel/unpack/unpack.ld` places it first in the unpacker's image; the
+/// packer writes it there in the packed file. Addresses are virtual.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Table {
+    pub magic: [u8; 8],
+    /// The kernel's entry point, jumped to once it is unpacked.
+    pub entry: u64,
+    /// The LZ4 block holding the kernel's image.
+    pub payload: u64,
+    pub payload_len: u64,
+    /// The kernel's image: from its first segment after Limine's requests to
+    /// the end of its initialised data (`.bss` is left to Limine, which
+    /// zeroes it).
+    pub image: u64,
+    pub image_len: u64,
+}
+
+impl Table {
+    pub const SIZE: usize = size_of::<Self>();
+
+    /// What the unpacker is built with; only the packed file has the values.
+    pub const UNFILLED: Self =
+        Self { magic: MAGIC, entry: 0, payload: 0, payload_len: 0, image: 0, image_len: 0 };
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut bytes = [0; Self::SIZE];
+        bytes[..8].copy_from_slice(&self.magic);
+        let fields = [self.entry, self.payload, self.payload_len, self.image, self.image_len];
+        for (chunk, field) in bytes[8..].chunks_exact_mut(8).zip(fields) {
+            chunk.copy_from_slice(&field.to_le_bytes());
+        }
+        bytes
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let bytes = bytes.get(..Self::SIZE)?;
+        let field = |index: usize| {
+            let at = 8 + index * 8;
+            u64::from_le_bytes(bytes[at..at + 8].try_into().expect("an 8-byte field"))
+        };
+        Some(Self {
+            magic: bytes[..8].try_into().ok()?,
+            entry: field(0),
+            payload: field(1),
+            payload_len: field(2),
+            image: field(3),
+            image_len: field(4),
+        })
+    }
+}
+
+/// Why the kernel could not be unpacked: the packed file on the boot medium
+/// is damaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// The payload is not a valid LZ4 block, or holds more than the image.
+    Corrupt,
+    /// The payload decoded to fewer bytes than the image has.
+    Short,
+}
+
+impl Error {
+    /// A message without formatting: the unpacker has no room for `core::fmt`.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Corrupt => "the compressed kernel is damaged",
+            Self::Short => "the compressed kernel is shorter than the kernel",
+        }
+    }
+}
+
+/// Decodes `payload` into `image`, which it must fill exactly.
+pub fn unpack(payload: &[u8], image: &mut [u8]) -> Result<(), Error> {
+    match lz4_flex::block::decompress_into(payload, image) {
+        Ok(len) if len == image.len() => Ok(()),
+        Ok(_) => Err(Error::Short),
+        Err(_) => Err(Error::Corrupt),
+    }
+}
