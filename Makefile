@@ -21,6 +21,10 @@ KERNEL_ELF ?= target/$(KERNEL_TARGET)/release/kernel
 # boot and on a BIOS PC that costs about 0.1 ms per KiB.
 UNPACKER_ELF := target/$(KERNEL_TARGET)/release/unpack
 PACKER := target/debug/pack
+# KERNEL_FILE puts a file on the image as /boot/kernel as it is, instead of
+# $(KERNEL_ELF) packed: to compare with an unpacked kernel, or (the test
+# runner) to check how a damaged one is reported.
+KERNEL_FILE ?=
 PACK_SOURCES := $(wildcard kernel/pack/src/*.rs kernel/unpack/src/*.rs) \
 	kernel/pack/Cargo.toml kernel/unpack/Cargo.toml kernel/unpack/unpack.ld kernel/unpack/build.rs Cargo.lock
 ISO ?= $(OUT)/ember.iso
@@ -228,7 +232,8 @@ image: limine $(PACKER) $(UNPACKER_ELF)
 	@dir="$$(cat $(LIMINE_DIR_FILE))"; \
 	root="$(ISO).root"; \
 	rm -rf "$$root"; mkdir -p "$$root/boot/limine" "$$root/EFI/BOOT"; \
-	$(PACKER) $(KERNEL_ELF) $(UNPACKER_ELF) "$$root/boot/kernel"; \
+	if [ -n "$(KERNEL_FILE)" ]; then cp "$(KERNEL_FILE)" "$$root/boot/kernel"; \
+	else $(PACKER) $(KERNEL_ELF) $(UNPACKER_ELF) "$$root/boot/kernel"; fi; \
 	cp $(LIMINE_CONF) "$$root/boot/limine/limine.conf"; \
 	cp "$$dir/limine-bios.sys" "$$dir/limine-bios-cd.bin" "$$dir/limine-uefi-cd.bin" "$$root/boot/limine/"; \
 	cp "$$dir/BOOTX64.EFI" "$$root/EFI/BOOT/"; \

@@ -212,6 +212,7 @@ pub fn pack(kernel: &Elf, unpacker: &Elf) -> Result<Elf, String> {
         entry: kernel.entry,
         payload: payload.vaddr,
         payload_len: payload.memsz,
+        checksum: unpack::checksum(&payload.data),
         image: image_start,
         image_len: image.len() as u64,
     };
@@ -315,7 +316,7 @@ mod tests {
         let (table, payload) = table_and_payload(&packed).expect("the packed file has a table and a payload");
         assert_eq!(table.entry, kernel.entry, "the unpacker jumps to the kernel's entry");
         let mut image = vec![0xaa; table.image_len as usize];
-        unpack::unpack(payload, &mut image).unwrap();
+        unpack::unpack(payload, table.checksum, &mut image).unwrap();
         for original in &kernel.segments[1..] {
             let at = (original.vaddr - table.image) as usize;
             assert_eq!(
@@ -343,10 +344,14 @@ mod tests {
         let packed = pack(&kernel(), &unpacker(1)).unwrap();
         let (table, payload) = table_and_payload(&packed).unwrap();
         let mut image = vec![0; table.image_len as usize];
-        assert_eq!(unpack::unpack(&payload[..payload.len() / 2], &mut image), Err(unpack::Error::Corrupt));
-        assert_eq!(unpack::unpack(payload, &mut image[..100]), Err(unpack::Error::Corrupt));
+        let mut damaged = payload.to_vec();
+        damaged[payload.len() / 2] ^= 0x10;
+        assert_eq!(unpack::unpack(&damaged, table.checksum, &mut image), Err(unpack::Error::Checksum));
+        let half = &payload[..payload.len() / 2];
+        assert_eq!(unpack::unpack(half, unpack::checksum(half), &mut image), Err(unpack::Error::Corrupt));
+        assert_eq!(unpack::unpack(payload, table.checksum, &mut image[..100]), Err(unpack::Error::Corrupt));
         image.push(0);
-        assert_eq!(unpack::unpack(payload, &mut image), Err(unpack::Error::Short));
+        assert_eq!(unpack::unpack(payload, table.checksum, &mut image), Err(unpack::Error::Short));
     }
 
     #[test]

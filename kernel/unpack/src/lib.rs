@@ -33,6 +33,9 @@ pub struct Table {
     /// The LZ4 block holding the kernel's image.
     pub payload: u64,
     pub payload_len: u64,
+    /// The payload's [`checksum`]: LZ4 itself would decode many a damaged
+    /// byte into a wrong kernel without noticing.
+    pub checksum: u64,
     /// The kernel's image: from its first segment after Limine's requests to
     /// the end of its initialised data (`.bss` is left to Limine, which
     /// zeroes it).
@@ -45,12 +48,12 @@ impl Table {
 
     /// What the unpacker is built with; only the packed file has the values.
     pub const UNFILLED: Self =
-        Self { magic: MAGIC, entry: 0, payload: 0, payload_len: 0, image: 0, image_len: 0 };
+        Self { magic: MAGIC, entry: 0, payload: 0, payload_len: 0, checksum: 0, image: 0, image_len: 0 };
 
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
         let mut bytes = [0; Self::SIZE];
         bytes[..8].copy_from_slice(&self.magic);
-        let fields = [self.entry, self.payload, self.payload_len, self.image, self.image_len];
+        let fields = [self.entry, self.payload, self.payload_len, self.checksum, self.image, self.image_len];
         for (chunk, field) in bytes[8..].chunks_exact_mut(8).zip(fields) {
             chunk.copy_from_slice(&field.to_le_bytes());
         }
@@ -68,8 +71,9 @@ impl Table {
             entry: field(0),
             payload: field(1),
             payload_len: field(2),
-            image: field(3),
-            image_len: field(4),
+            checksum: field(3),
+            image: field(4),
+            image_len: field(5),
         })
     }
 }
@@ -78,6 +82,8 @@ impl Table {
 /// is damaged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error {
+    /// The payload is not what the packer wrote.
+    Checksum,
     /// The payload is not a valid LZ4 block, or holds more than the image.
     Corrupt,
     /// The payload decoded to fewer bytes than the image has.
@@ -88,17 +94,39 @@ impl Error {
     /// A message without formatting: the unpacker has no room for `core::fmt`.
     pub fn message(self) -> &'static str {
         match self {
-            Self::Corrupt => "the compressed kernel is damaged",
-            Self::Short => "the compressed kernel is shorter than the kernel",
+            Self::Checksum => "the compressed kernel's checksum does not match",
+            Self::Corrupt => "the compressed kernel does not decode",
+            Self::Short => "the compressed kernel decodes to less than the kernel",
         }
     }
 }
 
-/// Decodes `payload` into `image`, which it must fill exactly.
-pub fn unpack(payload: &[u8], image: &mut [u8]) -> Result<(), Error> {
+/// Checks `payload` against `checksum` and decodes it into `image`, which it
+/// must fill exactly.
+pub fn unpack(payload: &[u8], checksum: u64, image: &mut [u8]) -> Result<(), Error> {
+    if self::checksum(payload) != checksum {
+        return Err(Error::Checksum);
+    }
     match lz4_flex::block::decompress_into(payload, image) {
         Ok(len) if len == image.len() => Ok(()),
         Ok(_) => Err(Error::Short),
         Err(_) => Err(Error::Corrupt),
     }
+}
+
+/// FNV-1a over 64-bit words (the last one padded with zeroes): a word at a
+/// time, because under emulation the unpacker pays for every instruction.
+/// Each step is a bijection of the running value, so any change confined to
+/// one word always changes the result.
+pub fn checksum(bytes: &[u8]) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut words = bytes.chunks_exact(8);
+    let mut hash = OFFSET;
+    for word in &mut words {
+        hash = (hash ^ u64::from_le_bytes(word.try_into().expect("8 bytes"))).wrapping_mul(PRIME);
+    }
+    let mut last = [0; 8];
+    last[..words.remainder().len()].copy_from_slice(words.remainder());
+    (hash ^ u64::from_le_bytes(last) ^ bytes.len() as u64).wrapping_mul(PRIME)
 }

@@ -50,7 +50,7 @@ extern "C" fn unpack_kernel() -> u64 {
     // handover), so nothing runs in between.
     let result = unsafe {
         set_cr0(cr0() & !CR0_WP);
-        let result = unpack::unpack(payload, image);
+        let result = unpack::unpack(payload, table.checksum, image);
         set_cr0(cr0() | CR0_WP);
         result
     };
@@ -78,7 +78,7 @@ unsafe fn set_cr0(value: u64) {
 /// Says on COM1 (which Limine set up, as `serial: yes` asks) why the kernel
 /// cannot start, and halts: there is no kernel to report to.
 fn fail(reason: &str) -> ! {
-    for part in ["\r\nunpack: ", reason, "; the boot medium may be damaged: rewrite it. Halting.\r\n"] {
+    for part in ["\r\nunpack: ", reason, ": the boot medium may be damaged (write it again). Halting.\r\n"] {
         part.bytes().for_each(serial_write);
     }
     loop {

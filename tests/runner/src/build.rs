@@ -11,6 +11,8 @@ use std::{
 
 const KERNEL_TARGET: &str = "x86_64-unknown-none";
 pub const TEST_ISO_DIR: &str = "target/ember/tests";
+/// The unpacker `make` builds beside the kernel (see the Makefile).
+const UNPACKER: &str = "target/x86_64-unknown-none/release/unpack";
 
 pub struct HostTests {
     pub passed: usize,
@@ -179,14 +181,42 @@ fn cargo_for_kernels(args: &[&str]) -> Result<Vec<serde_json::Value>, String> {
 /// `image` recipe, the same one that builds the real kernel's ISO, and the
 /// Limine configuration `conf`.
 pub fn iso_for(name: &str, elf: &Path, conf: &Path) -> Result<PathBuf, String> {
+    make_image(name, &[format!("KERNEL_ELF={}", elf.display()), format!("LIMINE_CONF={}", conf.display())])
+}
+
+/// The real kernel's ISO with one byte of its packed kernel's payload
+/// changed, as a damaged medium would: the unpacker must say so, not start
+/// a wrong kernel.
+pub fn damaged_kernel_iso(kernel: &Path) -> Result<PathBuf, String> {
+    let read = |path: &Path| {
+        fs::read(path).map_err(|error| format!("{}: {error}", path.display())).and_then(|bytes| {
+            pack::Elf::parse(&bytes).map_err(|error| format!("{}: {error}", path.display()))
+        })
+    };
+    let mut packed = pack::pack(&read(kernel)?, &read(Path::new(UNPACKER))?)?;
+    let (table, _) = pack::table_and_payload(&packed).ok_or("the packed kernel has no table")?;
+    let payload = packed
+        .segments
+        .iter_mut()
+        .find(|segment| segment.vaddr == table.payload)
+        .ok_or("the packed kernel has no payload")?;
+    let middle = payload.data.len() / 2;
+    payload.data[middle] ^= 0x40;
+    fs::create_dir_all(TEST_ISO_DIR).map_err(|error| format!("{TEST_ISO_DIR}: {error}"))?;
+    let file = PathBuf::from(TEST_ISO_DIR).join("damaged_kernel");
+    fs::write(&file, packed.to_bytes()).map_err(|error| format!("{}: {error}", file.display()))?;
+    make_image("damaged_kernel", &[format!("KERNEL_FILE={}", file.display())])
+}
+
+/// Runs the Makefile's `image` recipe for the ISO `name`, with `settings`.
+fn make_image(name: &str, settings: &[String]) -> Result<PathBuf, String> {
     let iso = PathBuf::from(TEST_ISO_DIR).join(format!("{name}.iso"));
     fs::create_dir_all(TEST_ISO_DIR).map_err(|error| format!("{TEST_ISO_DIR}: {error}"))?;
     let output = Command::new("make")
         .arg("-s")
         .arg("image")
-        .arg(format!("KERNEL_ELF={}", elf.display()))
+        .args(settings)
         .arg(format!("ISO={}", iso.display()))
-        .arg(format!("LIMINE_CONF={}", conf.display()))
         .stdin(Stdio::null())
         .output()
         .map_err(|error| format!("could not run make: {error}"))?;

@@ -28,6 +28,8 @@ const IDLE_LINE: &str = "boot complete, entering the idle loop";
 const PROMPT_LINE: &str = "Type 'help' for the commands.";
 /// What it prints when `console=vga` is asked for under UEFI.
 const VGA_REFUSED_LINE: &str = "console=vga refused: UEFI firmware has no VGA text mode";
+/// What the unpacker says about a damaged kernel file.
+const DAMAGED_LINE: &str = "unpack: the compressed kernel's checksum does not match: the boot medium may be damaged (write it again). Halting.";
 
 struct Options {
     /// The real kernel's ISO, disk image and ELF.
@@ -118,6 +120,15 @@ fn main() -> ExitCode {
             ));
         }
         Err(log) => tally.fail("image  ember-vga", &log),
+    }
+    match build::damaged_kernel_iso(&options.kernel) {
+        Ok(iso) => boots.push(Boot::new(
+            "damaged_kernel_image",
+            &iso,
+            Firmware::Bios,
+            Expect::StopsBeforeKernel(DAMAGED_LINE),
+        )),
+        Err(log) => tally.fail("image  damaged_kernel", &log),
     }
     // Boot media: the real kernel from the ISO as a CD, a hard disk and a
     // USB stick, and from `make hdd`'s disk image as a hard disk, on both

@@ -127,6 +127,8 @@ pub enum Expect {
     Script(Vec<Step>),
     /// The checks of a whole machine ([`platform`]), in turn.
     Machine(platform::Machine),
+    /// The boot stops before the kernel starts, with this line on serial.
+    StopsBeforeKernel(&'static str),
 }
 
 /// One step of a scripted boot.
@@ -177,6 +179,8 @@ pub enum Via {
 
 /// What the shell prints when it is ready.
 pub const SHELL_READY: &str = "Type 'help' for the commands.";
+/// The kernel's first log line.
+const KERNEL_STARTED: &str = "kernel started";
 
 pub struct Boot {
     pub name: String,
@@ -231,7 +235,9 @@ pub fn run(boot: &Boot, settings: &Settings) -> Outcome {
         Err(error) => (Err(error), String::new(), String::new()),
     };
     let verdict = verdict.and_then(|summary| {
-        if !boot.serial || serial.contains(boot.firmware.banner()) {
+        // A boot stopped before the kernel has no kernel banner to check.
+        let kernel_runs = !matches!(boot.expect, Expect::StopsBeforeKernel(_));
+        if !boot.serial || !kernel_runs || serial.contains(boot.firmware.banner()) {
             Ok(summary)
         } else {
             Err(format!("the boot banner does not say \"{}\"", boot.firmware.banner()))
@@ -358,6 +364,18 @@ fn boot_and_watch(boot: &Boot, settings: &Settings, vars: &Path) -> Result<Watch
         {
             stop(&mut child);
             break Ok(format!("saw \"{}\"", lines.last().map_or("", String::as_str)));
+        }
+        if let Expect::StopsBeforeKernel(line) = boot.expect
+            && serial.contains(line)
+        {
+            // Long enough for a kernel that started anyway to log it.
+            thread::sleep(Duration::from_millis(500));
+            stop(&mut child);
+            break if serial.contains(KERNEL_STARTED) {
+                Err(format!("\"{line}\" on serial, but the kernel started anyway"))
+            } else {
+                Ok(format!("saw \"{line}\", and the kernel did not start"))
+            };
         }
         if let Expect::Script(steps) = &boot.expect {
             match script.advance(steps, &serial, &mut child, &qmp_socket, stdin.as_mut()) {
