@@ -27,7 +27,7 @@ pub struct HostTests {
 pub fn host_unit_tests() -> HostTests {
     let start = Instant::now();
     let output = Command::new("cargo")
-        .args(["test", "-q", "-p", "kernel", "-p", "look", "-p", "pack", "-p", "test-runner"])
+        .args(["test", "-q", "-p", "kernel", "-p", "look", "-p", "pack", "-p", "unpack", "-p", "test-runner"])
         .stdin(Stdio::null())
         .output();
     let (ok, log) = match output {
