@@ -162,7 +162,7 @@ pub mod screen {
         let font = console::framebuffer_font().expect("a framebuffer console");
         let (width, height) = (font.width(), font.height());
         let mut memory = vec![0; font.glyphs_bytes()];
-        let mut glyphs = font.inflate(&mut memory);
+        let mut glyphs = font.glyphs(&mut memory);
         for (col, ch) in (start..).zip(text.chars()) {
             let glyph = glyphs.glyph(ch, false);
             for y in 0..height {

@@ -712,7 +712,7 @@ pub(crate) mod tests {
 
     /// `font`'s glyphs, unpacked into leaked memory.
     pub fn leaked_glyphs(font: Font) -> Glyphs<'static> {
-        font.inflate(Box::leak(vec![0; font.glyphs_bytes()].into_boxed_slice()))
+        font.glyphs(Box::leak(vec![0; font.glyphs_bytes()].into_boxed_slice()))
     }
 
     /// Renderer memory from leaked vectors, for tests and benchmarks.

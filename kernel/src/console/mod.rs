@@ -465,7 +465,7 @@ fn build_framebuffer_screen(mode: Mode, font: Font) -> Result<Screen, &'static s
         log::warn!("mapping the framebuffer: {error:?}");
         "its memory cannot be mapped"
     })?;
-    let mut renderer = Renderer::new(mode, font.inflate(glyphs), memory, screen);
+    let mut renderer = Renderer::new(mode, font.glyphs(glyphs), memory, screen);
     renderer.clear(color::DEFAULT_BG);
     Ok(Screen::new(terminal, Output::Framebuffer(renderer)))
 }
@@ -480,11 +480,7 @@ fn vga_screen(switch: bool) -> Result<(), &'static str> {
         let mark = early::mark();
         let glyphs =
             early::alloc_bytes(Font::SMALLEST.glyphs_bytes()).ok_or("out of boot memory for the font")?;
-        vga::set_text_mode(
-            device,
-            &vga_text::font(&mut Font::SMALLEST.inflate(glyphs)),
-            &vga_text::palette(),
-        );
+        vga::set_text_mode(device, &vga_text::font(&mut Font::SMALLEST.glyphs(glyphs)), &vga_text::palette());
         // SAFETY: the glyphs carved since the mark were only read to make
         // the text mode's font, which the adapter now holds.
         unsafe { early::release_to(mark) };

@@ -139,7 +139,7 @@ fn console(width: usize, height: usize) -> (Renderer<'static>, Terminal<'static>
         cached: cells(needs.cache_slots),
         glyphs: leak(needs.glyphs),
     };
-    let renderer = Renderer::new(mode, font.inflate(leak(font.glyphs_bytes())), memory, leak(mode.bytes()));
+    let renderer = Renderer::new(mode, font.glyphs(leak(font.glyphs_bytes())), memory, leak(mode.bytes()));
     let terminal = Terminal::new(Grid::new(cols, rows, cells(cols * rows), spans(rows)));
     println!(
         "console benchmark: {width}x{height}x32, font {font}, {cols}x{rows} characters ({} per screen)",

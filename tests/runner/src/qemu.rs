@@ -754,7 +754,7 @@ impl Screen {
     /// `font` and the default colours.
     fn shows_at(&self, font: Font, row: usize, start: usize, text: &str) -> bool {
         let mut memory = vec![0; font.glyphs_bytes()];
-        let mut glyphs = font.inflate(&mut memory);
+        let mut glyphs = font.glyphs(&mut memory);
         (start..).zip(text.chars()).all(|(col, ch)| {
             let glyph = glyphs.glyph(ch, false);
             (0..font.height()).all(|y| {
@@ -950,7 +950,7 @@ mod tests {
         let (width, height) = (10 * font.width(), 2 * font.height());
         let mut rgb = [DEFAULT_BG.r, DEFAULT_BG.g, DEFAULT_BG.b].repeat(width * height);
         let mut memory = vec![0; font.glyphs_bytes()];
-        let mut glyphs = font.inflate(&mut memory);
+        let mut glyphs = font.glyphs(&mut memory);
         for (col, ch) in (3..).zip("hi".chars()) {
             let glyph = glyphs.glyph(ch, false);
             for y in 0..font.height() {
