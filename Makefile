@@ -328,7 +328,7 @@ screenshot: iso
 	@mkdir -p docs; $(find_ovmf); $(TEST_RUNNER) --screenshot $(CURDIR)/docs/screenshot.png
 
 # The console and allocator benchmarks on the host, then the boot benchmark
-# in QEMU (BIOS and UEFI: about a minute).
+# in QEMU (BIOS on two machines and UEFI: about two and a half minutes).
 bench: iso
 	cargo run --release -q -p bench
 	@$(find_ovmf); $(TEST_RUNNER) --bench-boot
