@@ -189,6 +189,16 @@ pub fn pack(kernel: &Elf, unpacker: &Elf) -> Result<Elf, String> {
         );
     }
 
+    // The unpacker writes the whole image, gaps included: a gap must lie in
+    // pages Limine maps for the segment before it.
+    for pair in rest.windows(2) {
+        if pair[1].vaddr > pair[0].end().next_multiple_of(PAGE) {
+            return Err(format!(
+                "the kernel's segments at {:#x} and {:#x} have unmapped pages between them",
+                pair[0].vaddr, pair[1].vaddr
+            ));
+        }
+    }
     let image_start = first.vaddr;
     let image_end = last.vaddr + last.data.len() as u64;
     let mut image =
@@ -221,7 +231,11 @@ pub fn pack(kernel: &Elf, unpacker: &Elf) -> Result<Elf, String> {
     for (index, segment) in unpacker.segments.iter().enumerate() {
         let mut segment = segment.clone();
         if index == 0 {
-            segment.data[..Table::SIZE].copy_from_slice(&table.to_bytes());
+            segment
+                .data
+                .get_mut(..Table::SIZE)
+                .ok_or("the unpacker's first segment is shorter than its table")?
+                .copy_from_slice(&table.to_bytes());
         }
         segments.push(segment);
     }
@@ -352,6 +366,14 @@ mod tests {
         assert_eq!(unpack::unpack(payload, table.checksum, &mut image[..100]), Err(unpack::Error::Corrupt));
         image.push(0);
         assert_eq!(unpack::unpack(payload, table.checksum, &mut image), Err(unpack::Error::Short));
+    }
+
+    #[test]
+    fn a_kernel_with_unmapped_pages_between_its_segments_is_refused() {
+        let mut kernel = kernel();
+        kernel.segments[3].vaddr += 2 * PAGE;
+        let error = pack(&kernel, &unpacker(1)).unwrap_err();
+        assert!(error.contains("unmapped pages"), "{error}");
     }
 
     #[test]
