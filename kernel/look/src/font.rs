@@ -175,15 +175,15 @@ impl Glyphs<'_> {
         let source = FONT_RASTERS[raster][usize::from(bold)];
         let half = self.pixels.len() / 2;
         let memory = &mut self.pixels[usize::from(bold) * half..][..half];
-        let (raster_cell, cell) = (source.len() / FONT_CHARS.len(), font.width() * font.height());
-        for (glyph, scaled) in source.chunks_exact(raster_cell).zip(memory.chunks_exact_mut(cell)) {
-            if scale == 1 {
-                scaled.copy_from_slice(glyph);
-                continue;
-            }
-            for (i, pixel) in scaled.iter_mut().enumerate() {
-                let (x, y) = (i % font.width() / scale, i / font.width() / scale);
-                *pixel = glyph[y * raster_width + x];
+        if scale == 1 {
+            memory.copy_from_slice(source);
+        } else {
+            let (raster_cell, cell) = (source.len() / FONT_CHARS.len(), font.width() * font.height());
+            for (glyph, scaled) in source.chunks_exact(raster_cell).zip(memory.chunks_exact_mut(cell)) {
+                for (i, pixel) in scaled.iter_mut().enumerate() {
+                    let (x, y) = (i % font.width() / scale, i / font.width() / scale);
+                    *pixel = glyph[y * raster_width + x];
+                }
             }
         }
         self.bold |= bold;

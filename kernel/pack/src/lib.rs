@@ -115,7 +115,8 @@ impl Elf {
     /// address order. Segments without bytes keep page alignment, which
     /// Limine also takes as the image's physical alignment.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut offset = HEADER_SIZE + PHDR_SIZE * self.segments.len();
+        let headers_end = HEADER_SIZE + PHDR_SIZE * self.segments.len();
+        let mut offset = headers_end;
         let mut headers = Vec::new();
         let mut contents = Vec::new();
         for segment in &self.segments {
@@ -123,7 +124,7 @@ impl Elf {
                 (segment.vaddr % PAGE, PAGE)
             } else {
                 let start = offset.next_multiple_of(8);
-                contents.resize(start - HEADER_SIZE - PHDR_SIZE * self.segments.len(), 0);
+                contents.resize(start - headers_end, 0);
                 contents.extend_from_slice(&segment.data);
                 offset = start + segment.data.len();
                 (start as u64, 8)
