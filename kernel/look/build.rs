@@ -1,8 +1,9 @@
 //! Lays out the console font: each size and weight as one block of its
 //! glyphs' intensities, in the order of `FONT_CHARS`, which the console
-//! copies for the size it uses. They are linked raw: the image on the boot
-//! medium is compressed as a whole (kernel/pack), and 372 KiB of glyphs
-//! take about 83 KiB there.
+//! unpacks for the size it uses. Each intensity is rounded to one of 16
+//! levels and stored in 4 bits (see `look::font`). They are linked
+//! raw: the image on the boot medium is compressed as a whole (kernel/pack),
+//! and 186 KiB of glyphs take about 48 KiB there.
 
 use noto_sans_mono_bitmap::{FontWeight, RasterHeight, get_raster, get_raster_width};
 use std::fmt::Write;
@@ -35,6 +36,11 @@ fn main() {
                     get_raster(ch, weight, size).expect("every size and weight has the same characters");
                 pixels.extend_from_slice(glyph.pixels());
             }
+            // Two pixels a byte, the first in the low nibble; an odd count
+            // leaves the last high nibble zero.
+            let levels: Vec<u8> = pixels.iter().map(|&alpha| level(alpha)).collect();
+            let pixels: Vec<u8> =
+                levels.chunks(2).map(|pair| pair[0] | pair.get(1).copied().unwrap_or(0) << 4).collect();
             let file = format!("font-{}-{name}.bin", size.val());
             std::fs::write(Path::new(&out).join(&file), &pixels).expect("writing the font");
             weights.push(format!("include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{file}\"))"));
@@ -50,4 +56,10 @@ fn main() {
     writeln!(source, "pub static FONT_RASTERS: [[&[u8]; 2]; {}] = [{}];", SIZES.len(), rasters.join(", "))
         .unwrap();
     std::fs::write(Path::new(&out).join("font.rs"), source).expect("writing the font table");
+}
+
+/// The nearest of the 16 stored levels to an intensity (0 and 255 exact);
+/// `look::font` turns level `n` back into `n * 17`.
+fn level(alpha: u8) -> u8 {
+    ((u16::from(alpha) * 15 + 127) / 255) as u8
 }
