@@ -181,11 +181,12 @@ impl Glyphs<'_> {
         let half = self.pixels.len() / 2;
         let memory = &mut self.pixels[usize::from(bold) * half..][..half];
         if scale == 1 {
-            for (pair, &byte) in memory.chunks_mut(2).zip(source) {
-                pair[0] = intensity(byte);
-                if let Some(second) = pair.get_mut(1) {
-                    *second = intensity(byte >> 4);
-                }
+            let (pairs, last) = memory.as_chunks_mut::<2>();
+            for (pair, &byte) in pairs.iter_mut().zip(source) {
+                *pair = PAIRS[usize::from(byte)];
+            }
+            if let ([odd], Some(&byte)) = (last, source.last()) {
+                *odd = intensity(byte);
             }
         } else {
             let (raster_cell, cell) = (raster_width * FONT_CELLS[raster].1, font.width() * font.height());
@@ -225,9 +226,21 @@ impl Glyphs<'_> {
 
 /// The intensity a stored level stands for: its low nibble's level
 /// (0 to 15) spread over 0 to 255.
-fn intensity(level: u8) -> u8 {
+const fn intensity(level: u8) -> u8 {
     (level & 0xf) * 17
 }
+
+/// The two intensities each stored byte stands for, low nibble first: one
+/// lookup a byte, where the boot pays for each instruction under emulation.
+const PAIRS: [[u8; 2]; 256] = {
+    let mut pairs = [[0; 2]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        pairs[byte] = [intensity(byte as u8), intensity((byte >> 4) as u8)];
+        byte += 1;
+    }
+    pairs
+};
 
 impl fmt::Display for Font {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {

@@ -619,24 +619,25 @@ fn shade<const BPP: usize>(target: &mut [u8], ink: &[u8], shades: &[u32; 256]) {
     }
 }
 
-/// Fills `row` (whole pixels of `bpp` bytes) with pixels of `value`, 24
-/// bytes at a time: a whole number of pixels of any size, stored as three
-/// 8-byte words. A store per pixel took three to four times the
-/// instructions, which under emulation is what a 4 MiB clear costs.
+/// Fills `row` (whole pixels of `bpp` bytes) with pixels of `value`, 96
+/// bytes a step: four times three 8-byte words, which hold a whole number
+/// of pixels of any size and stay in registers. Under emulation every
+/// instruction counts, and a 4 MiB clear is tens of thousands of steps: a
+/// store per pixel took three to four times the instructions, and 24-byte
+/// steps reloading the pattern from memory about twice.
 fn fill_row(row: &mut [u8], bpp: usize, value: u32) {
-    const STEP: usize = 24;
     let pixel = value.to_le_bytes();
-    let mut pattern = [0; STEP];
-    for (index, byte) in pattern.iter_mut().enumerate() {
+    let word = |index: usize| core::array::from_fn(|byte| pixel[(index * 8 + byte) % bpp]);
+    let (a, b, c): ([u8; 8], [u8; 8], [u8; 8]) = (word(0), word(1), word(2));
+    let (steps, rest) = row.as_chunks_mut::<96>();
+    for step in steps {
+        let (words, _) = step.as_chunks_mut::<8>();
+        [words[0], words[1], words[2], words[3], words[4], words[5]] = [a, b, c, a, b, c];
+        [words[6], words[7], words[8], words[9], words[10], words[11]] = [a, b, c, a, b, c];
+    }
+    for (index, byte) in rest.iter_mut().enumerate() {
         *byte = pixel[index % bpp];
     }
-    let mut steps = row.chunks_exact_mut(STEP);
-    for step in &mut steps {
-        step.copy_from_slice(&pattern);
-    }
-    let rest = steps.into_remainder();
-    let len = rest.len();
-    rest.copy_from_slice(&pattern[..len]);
 }
 
 /// The cell as it should look: what the grid's view shows there, inverted
@@ -788,6 +789,19 @@ pub(crate) mod tests {
         // clear, margins included.
         for y in (0..32).chain(48..64) {
             assert!((0..width).all(|x| front.pixel(x, y) == bg), "pixel row {y}");
+        }
+    }
+
+    #[test]
+    fn fills_repeat_the_pixel_whatever_the_row_length() {
+        for bpp in [2, 3, 4] {
+            for pixels in 0..100 {
+                let mut row = vec![0xa5; pixels * bpp];
+                fill_row(&mut row, bpp, 0x0012_3456);
+                let expected: Vec<u8> =
+                    (0..pixels).flat_map(|_| 0x0012_3456u32.to_le_bytes()[..bpp].to_vec()).collect();
+                assert_eq!(row, expected, "{pixels} pixels of {bpp} bytes");
+            }
         }
     }
 
