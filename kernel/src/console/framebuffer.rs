@@ -3,17 +3,21 @@
 //! only the rows that changed.
 //!
 //! Video memory is never read: on real machines reading it is slow (it is
-//! uncached or write-combined). It is only written, whole pixel rows (or the
-//! changed run of cells in a row) at a time with `copy_from_slice`, which
-//! compiles to wide string stores; the back buffer is the shadow that
-//! scrolling reads from. Scrolling either redraws only the cells whose text
-//! changed (log lines look alike) or moves the picture in RAM, which costs
-//! nothing because the back buffer's text area is a ring of pixel rows, and
-//! copies it out once.
+//! uncached or write-combined). It is only written, in address order: whole
+//! pixel rows, or the changed run of cells in a row, a pixel row at a time.
+//! The back buffer is the shadow that scrolling reads from. Scrolling either
+//! redraws only the cells whose text changed (log lines look alike) or
+//! moves the picture in RAM, which costs nothing because the back buffer's
+//! text area is a ring of pixel rows, and copies it out once.
 //!
-//! A clear writes only the screen. The back buffer's bands (the pixel rows
-//! of one text row) are filled when first drawn in, so a screen that shows
-//! twenty lines of boot log has touched twenty bands of RAM, not all of it.
+//! Until something scrolls, nothing needs the shadow: cells are drawn
+//! straight to the screen, each pixel row of a run of cells in address
+//! order, and the back buffer is left alone. The first scroll after a clear
+//! (or after the renderer starts) draws every cell into the back buffer and
+//! goes on from there. So a boot whose log fits on the screen never touches
+//! the back buffer's 4 MiB (at 1280x800), which under a hypervisor is
+//! memory backed when first touched. After that, a band (the pixel rows of
+//! one text row) is filled with the clear colour when first drawn in.
 //!
 //! A framebuffer is checked ([`Mode::new`]) before anything is drawn on it:
 //! whatever geometry the firmware reports, the renderer never divides by
@@ -261,6 +265,9 @@ pub struct Renderer<'a> {
     /// Back buffer bands not drawn in since the last clear: their memory
     /// holds nothing yet and stands for `cleared` everywhere.
     stale: Bands,
+    /// Whether cells go straight to the screen: nothing has scrolled since
+    /// the last clear, so the back buffer is not in use yet.
+    direct: bool,
     /// The encoded colour the screen was last cleared to.
     cleared: u32,
 }
@@ -323,6 +330,7 @@ impl<'a> Renderer<'a> {
             victim: 0,
             top: 0,
             stale: Bands::ALL,
+            direct: true,
             cleared: mode.format.encode(DEFAULT_BG),
         };
         renderer.set_shades(UNKNOWN.fg, UNKNOWN.bg);
@@ -341,6 +349,12 @@ impl<'a> Renderer<'a> {
         assert_eq!(cols * rows, self.memory.shown.len(), "grid and renderer sizes differ");
         let cell_height = self.font.height();
         let scrolled = grid.scrolled().min(rows);
+        if scrolled > 0 && self.direct {
+            // The screen's picture exists only on the screen, which is never
+            // read: every cell is drawn again, into the back buffer.
+            self.direct = false;
+            self.memory.shown.fill(UNKNOWN);
+        }
         let moved = scrolled > 0 && self.moving_is_cheaper(grid, scrolled);
         if moved {
             // The text area is a ring of pixel rows: moving it is a new top.
@@ -403,7 +417,8 @@ impl<'a> Renderer<'a> {
 
     /// Draws the cells of `span` in `row` that differ from what is shown:
     /// first finds each one's glyph-cache slot, then copies them pixel row by
-    /// pixel row, so that the back buffer is written in address order. A
+    /// pixel row, so that the back buffer (or the screen) is written in
+    /// address order. A
     /// cache miss that would evict a slot the batch still has to copy
     /// copies the batch first.
     fn draw_changes(&mut self, grid: &Grid, row: usize, span: Span) {
@@ -434,9 +449,11 @@ impl<'a> Renderer<'a> {
             }
             batch[count] = (col as u16, slot as u16);
             count += 1;
-            let dirty = &mut self.memory.dirty[row];
-            dirty.start = dirty.start.min(col as u16);
-            dirty.end = dirty.end.max(col as u16 + 1);
+            if !self.direct {
+                let dirty = &mut self.memory.dirty[row];
+                dirty.start = dirty.start.min(col as u16);
+                dirty.end = dirty.end.max(col as u16 + 1);
+            }
         }
         self.copy_batch(row, &batch[..count]);
     }
@@ -445,7 +462,9 @@ impl<'a> Renderer<'a> {
         if cells.is_empty() {
             return;
         }
-        self.freshen(self.back_row(row * self.font.height()) / self.font.height());
+        if !self.direct {
+            self.freshen(self.back_row(row * self.font.height()) / self.font.height());
+        }
         // A cell row length known at compile time lets each copy be inlined:
         // one instance per font width and pixel size.
         const W16: usize = Font::ALL[0].width();
@@ -472,21 +491,26 @@ impl<'a> Renderer<'a> {
     }
 
     /// Copies rendered cells `(column, cache slot)` of text row `row` from the
-    /// glyph cache into the back buffer; `LINE` is one pixel row of a cell.
+    /// glyph cache into the back buffer, or the screen while drawing is
+    /// direct; `LINE` is one pixel row of a cell.
     fn copy_cells<const LINE: usize>(&mut self, row: usize, cells: &[(u16, u16)]) {
         let cell_height = self.font.height();
         // A cell's pixel rows never straddle the ring's end: the top moves in
         // whole cells.
-        let first = self.back_row(row * cell_height) * self.stride;
+        let (target, first, step) = if self.direct {
+            (&mut *self.screen, row * cell_height * self.pitch, self.pitch)
+        } else {
+            let first = self.back_row(row * cell_height) * self.stride;
+            (&mut *self.memory.back, first, self.stride)
+        };
         for y in 0..cell_height {
-            let line_start = first + y * self.stride;
+            let line_start = first + y * step;
             for &(col, slot) in cells {
                 let from = slot as usize * self.cell_bytes + y * LINE;
                 let to = line_start + col as usize * LINE;
                 let source: &[u8; LINE] =
                     self.memory.glyphs[from..from + LINE].try_into().expect("LINE bytes");
-                let target: &mut [u8; LINE] =
-                    (&mut self.memory.back[to..to + LINE]).try_into().expect("LINE bytes");
+                let target: &mut [u8; LINE] = (&mut target[to..to + LINE]).try_into().expect("LINE bytes");
                 *target = *source;
             }
         }
@@ -590,6 +614,8 @@ impl<'a> Renderer<'a> {
         self.cleared = self.format.encode(color);
         self.stale = Bands::ALL;
         self.top = 0;
+        self.direct = true;
+        self.memory.dirty.fill(Span::EMPTY);
         for row in self.screen.chunks_mut(self.pitch) {
             fill_row(&mut row[..self.stride], self.format.bytes_per_pixel, self.cleared);
         }
@@ -766,30 +792,49 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_clear_leaves_the_back_buffer_alone_until_a_row_is_drawn() {
+    fn the_back_buffer_is_left_alone_until_something_scrolls() {
         let (width, height) = (7 * 10, 16 * 4);
-        let (mut r, front) = renderer(32, width, height);
+        let (mut r, mut front) = renderer(32, width, height);
         r.memory.back.fill(0xa5);
+        let untouched = |r: &Renderer, range: core::ops::Range<usize>| {
+            r.memory.back[range].iter().all(|&byte| byte == 0xa5)
+        };
         // Blank cells in the default colours look like this clear.
         r.clear(DEFAULT_BG);
-        assert!(r.memory.back.iter().all(|&byte| byte == 0xa5), "the clear wrote the back buffer");
         let mut t = Terminal::new(grid(10, 4));
         t.write(b"\x1b[3;1Hab");
         r.update(t.grid_mut());
-        let band = 16 * width * 4;
-        let untouched =
-            |range: core::ops::Range<usize>| r.memory.back[range].iter().all(|&byte| byte == 0xa5);
         assert!(
-            untouched(0..2 * band) && untouched(3 * band..4 * band),
-            "only the drawn row's band is filled"
+            untouched(&r, 0..r.memory.back.len()),
+            "drawn without a scroll, yet the back buffer was written"
         );
-        assert!(!untouched(2 * band..3 * band));
+        front.assert_cell((2, 0), 'a', DEFAULT_FG, DEFAULT_BG);
+        front.assert_cell((2, 1), 'b', DEFAULT_FG, DEFAULT_BG);
         let bg = front.format.encode(DEFAULT_BG);
         // Rows 0, 1 and 3 were never drawn: the screen still shows the
         // clear, margins included.
         for y in (0..32).chain(48..64) {
             assert!((0..width).all(|x| front.pixel(x, y) == bg), "pixel row {y}");
         }
+        // The first scroll draws every row into the back buffer (its bands
+        // filled first), then shows it: the text moved up a row.
+        t.write(b"\n\ncd");
+        r.update(t.grid_mut());
+        let band = 16 * width * 4;
+        assert!((0..4).all(|row| !untouched(&r, row * band..(row + 1) * band)), "a band was not drawn in");
+        front.assert_cell((1, 0), 'a', DEFAULT_FG, DEFAULT_BG);
+        front.assert_cell((1, 1), 'b', DEFAULT_FG, DEFAULT_BG);
+        front.assert_cell((3, 0), 'c', DEFAULT_FG, DEFAULT_BG);
+        front.assert_cell((3, 1), 'd', DEFAULT_FG, DEFAULT_BG);
+        front.assert_cell((2, 0), ' ', DEFAULT_FG, DEFAULT_BG);
+        // A clear draws straight to the screen again until the next scroll.
+        r.memory.back.fill(0xa5);
+        r.clear(DEFAULT_BG);
+        t.write(b"\x1b[2J\x1b[Hef");
+        r.update(t.grid_mut());
+        assert!(untouched(&r, 0..r.memory.back.len()), "the back buffer was written after a clear");
+        front.assert_cell((0, 0), 'e', DEFAULT_FG, DEFAULT_BG);
+        front.assert_cell((0, 1), 'f', DEFAULT_FG, DEFAULT_BG);
     }
 
     #[test]
