@@ -22,8 +22,8 @@ static TICKS: AtomicU64 = AtomicU64::new(0);
 /// until a timer starts.
 static PERIOD_FS: AtomicU64 = AtomicU64::new(0);
 
-const FS_PER_NS: u128 = 1_000_000;
-const NS_PER_S: u128 = 1_000_000_000;
+const FS_PER_NS: u64 = 1_000_000;
+const NS_PER_S: u64 = 1_000_000_000;
 
 /// A free-running counter of known frequency: the clock, when there is one.
 struct Counter {
@@ -106,12 +106,22 @@ pub fn uptime() -> Duration {
 }
 
 fn ticks_to_duration(ticks: u64, period_fs: u64) -> Duration {
-    Duration::from_nanos((ticks as u128 * period_fs as u128 / FS_PER_NS) as u64)
+    Duration::from_nanos(mul_div(ticks, period_fs, FS_PER_NS))
 }
 
 fn counts_to_duration(counts: u64, hz: u64) -> Duration {
-    let nanos = counts as u128 * NS_PER_S / hz as u128;
-    Duration::new((nanos / NS_PER_S) as u64, (nanos % NS_PER_S) as u32)
+    Duration::new(counts / hz, mul_div(counts % hz, NS_PER_S, hz) as u32)
+}
+
+/// `value * mul / div`, rounded down, in 64-bit arithmetic whenever the
+/// product fits, as it does for a reading split into whole seconds and the
+/// rest: a 128-bit division is a library call of a few hundred
+/// instructions, and the clock is read at every tick and every log line.
+pub fn mul_div(value: u64, mul: u64, div: u64) -> u64 {
+    match value.checked_mul(mul) {
+        Some(product) => product / div,
+        None => (u128::from(value) * u128::from(mul) / u128::from(div)) as u64,
+    }
 }
 
 /// A counter of `bits` bits (a PM timer's 24, an HPET's 32) widened to 64,
@@ -278,6 +288,15 @@ mod tests {
         let tsc = 2_893_412_000;
         assert_eq!(counts_to_duration(tsc * 3600 * 24 * 365, tsc).as_secs(), 3600 * 24 * 365);
         assert_eq!(counts_to_duration(1, 1_000_000_000), Duration::from_nanos(1));
+    }
+
+    #[test]
+    fn mul_div_is_exact_whether_or_not_the_product_fits_64_bits() {
+        assert_eq!(mul_div(7, 1_000_000, 3), 2_333_333);
+        assert_eq!(mul_div(0, u64::MAX, 1), 0);
+        assert_eq!(mul_div(u64::MAX, 1_000_000_000, 1_000_000_000), u64::MAX);
+        assert_eq!(mul_div(1 << 40, 1 << 40, 1 << 50), 1 << 30);
+        assert_eq!(mul_div(2_893_411_999, NS_PER_S, 2_893_412_000), 999_999_999);
     }
 
     #[test]

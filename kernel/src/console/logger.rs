@@ -59,8 +59,8 @@ impl fmt::Display for Stamp {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self.hz {
             Some(hz) => {
-                let micros = u128::from(self.tsc) * 1_000_000 / u128::from(hz);
-                write!(f, "[{:>4}.{:06}]", micros / 1_000_000, micros % 1_000_000)
+                let micros = time::mul_div(self.tsc % hz, 1_000_000, hz);
+                write!(f, "[{:>4}.{:06}]", self.tsc / hz, micros)
             }
             None => write!(f, "[tsc {}]", self.tsc),
         }
