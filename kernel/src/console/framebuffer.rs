@@ -418,9 +418,8 @@ impl<'a> Renderer<'a> {
     /// Draws the cells of `span` in `row` that differ from what is shown:
     /// first finds each one's glyph-cache slot, then copies them pixel row by
     /// pixel row, so that the back buffer (or the screen) is written in
-    /// address order. A
-    /// cache miss that would evict a slot the batch still has to copy
-    /// copies the batch first.
+    /// address order. A cache miss that would evict a slot the batch still
+    /// has to copy copies the batch first.
     fn draw_changes(&mut self, grid: &Grid, row: usize, span: Span) {
         const BATCH: usize = 64;
         let end = (span.end as usize).min(grid.cols());
