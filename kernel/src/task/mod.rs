@@ -10,12 +10,20 @@ pub mod usb_keyboard;
 
 use crate::boot::BootInfo;
 use crate::{drivers, time};
+use alloc::vec::Vec;
 use core::time::Duration;
 use executor::{Executor, Task};
 
 /// Runs the input tasks and `tasks` for good; the CPU sleeps whenever no
 /// task is ready (the kernel's idle loop).
 pub fn run(info: &BootInfo, tasks: impl IntoIterator<Item = Task>) -> ! {
+    run_all(info, tasks.into_iter().collect())
+}
+
+/// The body of [`run`], not generic: compiled once, in this crate. As part
+/// of a generic function it was compiled again in the crate that calls
+/// `run`, with every task it spawns: 20 KiB of the USB driver twice.
+fn run_all(info: &BootInfo, tasks: Vec<Task>) -> ! {
     let layout = keyboard::layout(info.option("keymap")).unwrap_or_else(|| {
         log::warn!("unknown keymap={}; using the US layout", info.option("keymap").unwrap_or(""));
         keyboard::layout(None).expect("the US layout")
