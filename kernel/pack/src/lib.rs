@@ -26,9 +26,10 @@ const PHDR_SIZE: usize = 56;
 const REQUESTS_START: [u64; 4] =
     [0xf6b8f4b39de7d1ae, 0xfab91a6940fcb9cf, 0x785c6ed015d3e316, 0x181e920a7852b9d9];
 /// liblz4's default high-compression level. Its highest, 12, makes the
-/// kernel's file 1.4 KiB smaller (0.14 ms of reading on a BIOS PC) but packs
-/// eight times slower, 0.3 s more for each of the 25 images `make test`
-/// builds. Unpacking is as fast either way.
+/// kernel's file about 1 KiB smaller (0.9 to 1.4 KiB as the kernel changed;
+/// a block of Limine's reading only when it ends one sooner) but packs
+/// several times slower, for each of the 25 images `make test` builds.
+/// Unpacking is as fast either way.
 const LEVEL: i32 = 9;
 
 /// A loadable segment: `data` is what the file holds for it, zeroes follow

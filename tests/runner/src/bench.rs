@@ -86,10 +86,11 @@ pub fn run(iso: &Path, settings: &Settings) -> ExitCode {
                 }
             }
         }
-        // Each kernel boot follows its reference boot: a burst of load on
-        // the machine mostly slows both, so the median of the pairs'
-        // differences says more steadily what the kernel adds than the
-        // medians' ratio, which is what the goal is judged on.
+        // Each kernel boot follows its reference boot; the median of the
+        // pairs' differences says in milliseconds what the kernel adds. The
+        // goal is judged on the medians' ratio. On a shared machine single
+        // boots of either kernel are slowed or not on their own, so both
+        // figures move from run to run.
         let extra: Vec<f64> =
             times.0.iter().zip(&times.1).map(|(reference, kernel)| kernel - reference).collect();
         if let (Some(reference), Some(kernel), Some(extra)) =
