@@ -15,9 +15,10 @@ use x86_64::{
     registers::control::Cr3,
     registers::model_specific::{Efer, EferFlags},
     structures::paging::{
-        FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB,
-        Translate,
+        FrameAllocator, Mapper, OffsetPageTable, Page, PageSize, PageTable, PageTableFlags, PhysFrame,
+        Size2MiB, Size4KiB, Translate,
         mapper::{MapToError, MappedFrame, TranslateResult, UnmapError},
+        page_table::PageTableEntry,
     },
 };
 
@@ -107,6 +108,8 @@ pub enum MmioError {
     },
     /// The window's page is mapped to another frame (a bug in this module).
     Map(MapToError<Size4KiB>),
+    /// The same for a 2 MiB page of the write-combining window.
+    MapLarge(MapToError<Size2MiB>),
 }
 
 /// Maps `length` bytes of device registers at physical `physical` and
@@ -116,7 +119,7 @@ pub enum MmioError {
 /// HHDM maps the same addresses write-back, which device registers must not
 /// be accessed through.
 pub fn map_mmio(physical: u64, length: u64) -> Result<u64, MmioError> {
-    map_window(MMIO_WINDOW, physical, length, PageTableFlags::NO_CACHE | PageTableFlags::WRITE_THROUGH)
+    map_window(MMIO_WINDOW, physical, length, PageTableFlags::NO_CACHE | PageTableFlags::WRITE_THROUGH, false)
 }
 
 /// Maps `length` bytes of video memory at physical `physical`
@@ -126,6 +129,11 @@ pub fn map_mmio(physical: u64, length: u64) -> Result<u64, MmioError> {
 /// console never does. Where entry 1 is not write-combining (a CPU without
 /// a PAT), the memory is mapped uncached instead, with the reason logged:
 /// never write-back, which would hold the picture in the cache.
+///
+/// Whole 2 MiB stretches get 2 MiB pages: a 4K screen spans 32 MiB, which in
+/// 4 KiB pages is 8,000 entries to write at boot and as many TLB entries to
+/// draw through. Only this window uses them, and a range is always split the
+/// same way, so mapping the framebuffer again finds the same pages.
 pub fn map_write_combining(physical: u64, length: u64) -> Result<u64, MmioError> {
     if pat::decode(pat::read())[pat::WRITE_COMBINING_ENTRY] != Some(MemoryType::WriteCombining) {
         log::warn!(
@@ -133,12 +141,21 @@ pub fn map_write_combining(physical: u64, length: u64) -> Result<u64, MmioError>
         );
         return map_mmio(physical, length);
     }
-    map_window(WRITE_COMBINING_WINDOW, physical, length, PageTableFlags::WRITE_THROUGH)
+    // PWT alone selects entry 1 in a 2 MiB entry as in a 4 KiB one: the PAT
+    // bit, which moves between the two, stays clear.
+    map_window(WRITE_COMBINING_WINDOW, physical, length, PageTableFlags::WRITE_THROUGH, true)
 }
 
 /// Maps physical `physical..+length` at the same offset in `window`, with
-/// `caching` (PCD and PWT bits) added to a data mapping's flags.
-fn map_window(window: u64, physical: u64, length: u64, caching: PageTableFlags) -> Result<u64, MmioError> {
+/// `caching` (PCD and PWT bits) added to a data mapping's flags; with
+/// `large`, each 2 MiB-aligned whole 2 MiB of the range as one page.
+fn map_window(
+    window: u64,
+    physical: u64,
+    length: u64,
+    caching: PageTableFlags,
+    large: bool,
+) -> Result<u64, MmioError> {
     let end = physical.checked_add(length.max(1)).filter(|&end| end <= MMIO_WINDOW_SIZE);
     let Some(end) = end else { return Err(MmioError::OutOfWindow { physical, length }) };
     let flags = PageTableFlags::PRESENT
@@ -148,25 +165,48 @@ fn map_window(window: u64, physical: u64, length: u64, caching: PageTableFlags) 
         | caching;
     let mut tables = TABLES.lock();
     let tables = tables.as_mut().ok_or(MmioError::NotInitialised)?;
-    let first = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(physical));
-    let last = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(end - 1));
-    for frame in PhysFrame::range_inclusive(first, last) {
-        let page = Page::containing_address(VirtAddr::new(window + frame.start_address().as_u64()));
-        // SAFETY: the page lies in a device window, which only this function
-        // maps, each page to the frame at its own offset and always with the
-        // window's caching; device memory is never executable and never
-        // handed out as RAM.
-        match unsafe { tables.map_to(page, frame, flags, &mut TableFrames) } {
-            Ok(flush) => flush.flush(),
-            Err(MapToError::PageAlreadyMapped(mapped)) if mapped == frame => {}
-            Err(error) => return Err(MmioError::Map(error)),
+    let mut address = physical & !(Size4KiB::SIZE - 1);
+    while address < end {
+        if large && address.is_multiple_of(Size2MiB::SIZE) && end - address >= Size2MiB::SIZE {
+            map_page::<Size2MiB>(tables, window + address, address, flags).map_err(MmioError::MapLarge)?;
+            address += Size2MiB::SIZE;
+        } else {
+            map_page::<Size4KiB>(tables, window + address, address, flags).map_err(MmioError::Map)?;
+            address += Size4KiB::SIZE;
         }
     }
     Ok(window + physical)
 }
 
-/// How a 4 KiB page is mapped: the frame and the PAT entry it selects (to
-/// check the memory type a mapping got).
+/// Maps the `S` page at `page` to the frame at `frame` in a device window;
+/// finding it mapped there already is not an error.
+fn map_page<S: PageSize>(
+    tables: &mut OffsetPageTable<'static>,
+    page: u64,
+    frame: u64,
+    flags: PageTableFlags,
+) -> Result<(), MapToError<S>>
+where
+    OffsetPageTable<'static>: Mapper<S>,
+{
+    let page = Page::<S>::containing_address(VirtAddr::new(page));
+    let frame = PhysFrame::<S>::containing_address(PhysAddr::new(frame));
+    // SAFETY: the page lies in a device window, which only `map_window`
+    // maps, each page to the frame at its own offset and always with the
+    // window's caching and page sizes; device memory is never executable and
+    // never handed out as RAM.
+    match unsafe { tables.map_to(page, frame, flags, &mut TableFrames) } {
+        Ok(flush) => {
+            flush.flush();
+            Ok(())
+        }
+        Err(MapToError::PageAlreadyMapped(mapped)) if mapped == frame => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// How a page is mapped: the frame and the PAT entry it selects (to check
+/// the memory type a mapping got).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mapping {
     pub physical: u64,
@@ -176,23 +216,49 @@ pub struct Mapping {
     pub executable: bool,
 }
 
-/// The mapping of the 4 KiB page holding `address`; `None` if it is not
-/// mapped or lies in a larger page.
-pub fn mapping(address: u64) -> Option<Mapping> {
-    let tables = TABLES.lock();
-    let tables = tables.as_ref()?;
-    match tables.translate(VirtAddr::new(address)) {
-        TranslateResult::Mapped { frame: MappedFrame::Size4KiB(frame), offset, flags } => Some(Mapping {
-            physical: frame.start_address().as_u64() + offset,
-            // In a 4 KiB page's entry, bit 7 is the PAT bit.
+impl Mapping {
+    fn new(physical: u64, pat_bit: bool, flags: PageTableFlags) -> Mapping {
+        Mapping {
+            physical,
             pat_entry: pat::entry_of(
-                flags.contains(PageTableFlags::HUGE_PAGE),
+                pat_bit,
                 flags.contains(PageTableFlags::NO_CACHE),
                 flags.contains(PageTableFlags::WRITE_THROUGH),
             ),
             writable: flags.contains(PageTableFlags::WRITABLE),
             executable: !flags.contains(PageTableFlags::NO_EXECUTE),
-        }),
+        }
+    }
+}
+
+/// The mapping of the 4 KiB or 2 MiB page holding `address`; `None` if it
+/// is not mapped or lies in a 1 GiB page.
+pub fn mapping(address: u64) -> Option<Mapping> {
+    let tables = TABLES.lock();
+    let tables = tables.as_ref()?;
+    let address = VirtAddr::new(address);
+    match tables.translate(address) {
+        // In a 4 KiB page's entry, bit 7 (the crate's HUGE_PAGE) is the PAT bit.
+        TranslateResult::Mapped { frame: MappedFrame::Size4KiB(frame), offset, flags } => Some(Mapping::new(
+            frame.start_address().as_u64() + offset,
+            flags.contains(PageTableFlags::HUGE_PAGE),
+            flags,
+        )),
+        // In a 2 MiB page's entry it is bit 12, which the crate reads as part
+        // of the address and the translation rounds away.
+        TranslateResult::Mapped { frame: MappedFrame::Size2MiB(frame), offset, flags } => {
+            let hhdm = tables.phys_offset().as_u64();
+            let next = |entry: &PageTableEntry| {
+                // SAFETY: the translation just found a 2 MiB page under the
+                // lock, so the level-4 and level-3 entries on its path are
+                // present and point to tables, which the HHDM maps; they are
+                // only read.
+                unsafe { &*((hhdm + entry.addr().as_u64()) as *const PageTable) }
+            };
+            let level_2 = next(&next(&tables.level_4_table()[address.p4_index()])[address.p3_index()]);
+            let pat_bit = level_2[address.p2_index()].addr().as_u64() & (1 << 12) != 0;
+            Some(Mapping::new(frame.start_address().as_u64() + offset, pat_bit, flags))
+        }
         _ => None,
     }
 }
