@@ -4,9 +4,9 @@
 //! booted from the same ISO layout with the same `limine.conf`, firmware and
 //! QEMU command line. Both images come from the Makefile's `image` recipe,
 //! so the reference is packed too (see `kernel/pack`; its packed file is
-//! smaller than its stripped ELF file). The two boot in turn, several times,
-//! in one run; the medians are compared, so a moment of load on the machine
-//! moves both.
+//! smaller than its stripped ELF file). The two boot in turn, and the
+//! machines take turns, over several rounds of one run; the medians are
+//! compared.
 
 use crate::qemu::{self, Boot, EXIT_SUCCESS, Expect, Firmware, Machine, SHELL_READY, Settings};
 use std::{
@@ -28,14 +28,21 @@ const GOAL: f64 = 1.1;
 const MACHINES: [(Firmware, Machine); 3] =
     [(Firmware::Bios, Machine::Pc), (Firmware::Bios, Machine::Q35), (Firmware::Uefi, Machine::Pc)];
 
-/// Boots of each kernel per firmware: UEFI boots cost about 5 s each. On a
-/// shared machine a burst of load can slow a few boots in a row by 10% or
-/// more, which with 7 BIOS and 3 UEFI boots moved a run's ratio by 0.1
-/// either way, on UEFI too, where the kernel's own share is about 1%.
-fn rounds(firmware: Firmware) -> usize {
+/// Rounds of the benchmark. In each, every BIOS machine boots the reference
+/// and then the kernel; UEFI boots (about 5 s each) do so in one round of
+/// [`UEFI_EVERY`].
+const ROUNDS: usize = 25;
+const UEFI_EVERY: usize = 5;
+
+/// The machines take turns round by round, so each one's boots spread over
+/// the whole run. The build machine's load comes in spells that change what
+/// a boot costs, the kernel's extra work included: timed one machine after
+/// the other, 15 rounds each, one run's PC came out at 1.05x and the q35
+/// right after it at 1.13x.
+fn boots_in_round(firmware: Firmware, round: usize) -> bool {
     match firmware {
-        Firmware::Bios => 15,
-        Firmware::Uefi => 5,
+        Firmware::Bios => true,
+        Firmware::Uefi => round.is_multiple_of(UEFI_EVERY),
     }
 }
 
@@ -60,31 +67,41 @@ pub fn run(iso: &Path, settings: &Settings) -> ExitCode {
     };
     println!("boot benchmark: QEMU start to the shell prompt, against a kernel that exits at its first");
     println!("  instruction (same ISO layout, limine.conf, firmware and QEMU command line; the ISO as a");
-    println!("  CD, {}); medians of boots taken in turn", settings.accel);
+    println!(
+        "  CD, {}); medians of boots taken in turn, the machines in turn ({ROUNDS} rounds, UEFI in one of {UEFI_EVERY})",
+        settings.accel
+    );
     println!(
         "  {:<10} {:>7} {:>14} {:>14} {:>8} {:>13}",
         "firmware", "boots", "reference", "kernel", "ratio", "paired extra"
     );
-    let mut failed = false;
-    for (firmware, machine) in MACHINES {
-        let name = format!("{} {}", firmware.name(), machine.name());
-        let mut times = (Vec::new(), Vec::new());
-        for _ in 0..rounds(firmware) {
+    // Per machine: the reference's and the kernel's times, or why it stopped.
+    let mut series: Vec<(Vec<f64>, Vec<f64>, Option<String>)> = MACHINES.map(|_| Default::default()).into();
+    for round in 0..ROUNDS {
+        for ((firmware, machine), (references, kernels, failure)) in MACHINES.into_iter().zip(&mut series) {
+            if failure.is_some() || !boots_in_round(firmware, round) {
+                continue;
+            }
             let timed = time_boot(&reference, firmware, machine, End::Exit, settings).and_then(|reference| {
                 time_boot(iso, firmware, machine, End::Serial(SHELL_READY), settings)
                     .map(|kernel| (reference, kernel))
             });
             match timed {
                 Ok((reference, kernel)) => {
-                    times.0.push(reference);
-                    times.1.push(kernel);
+                    references.push(reference);
+                    kernels.push(kernel);
                 }
-                Err(error) => {
-                    println!("  {name:<10} failed: {error}");
-                    failed = true;
-                    break;
-                }
+                Err(error) => *failure = Some(error),
             }
+        }
+    }
+    let mut failed = false;
+    for ((firmware, machine), (references, kernels, failure)) in MACHINES.into_iter().zip(&series) {
+        let name = format!("{} {}", firmware.name(), machine.name());
+        if let Some(error) = failure {
+            println!("  {name:<10} failed: {error}");
+            failed = true;
+            continue;
         }
         // Each kernel boot follows its reference boot; the median of the
         // pairs' differences says in milliseconds what the kernel adds. The
@@ -92,14 +109,14 @@ pub fn run(iso: &Path, settings: &Settings) -> ExitCode {
         // boots of either kernel are slowed or not on their own, so both
         // figures move from run to run.
         let extra: Vec<f64> =
-            times.0.iter().zip(&times.1).map(|(reference, kernel)| kernel - reference).collect();
+            references.iter().zip(kernels).map(|(reference, kernel)| kernel - reference).collect();
         if let (Some(reference), Some(kernel), Some(extra)) =
-            (median(&times.0), median(&times.1), median(&extra))
+            (median(references), median(kernels), median(&extra))
         {
             let ratio = kernel / reference;
             println!(
                 "  {name:<10} {:>7} {:>12.3} s {:>12.3} s {:>7.2}x {:>10.0} ms  (goal <= {GOAL}x{})",
-                times.0.len(),
+                references.len(),
                 reference,
                 kernel,
                 ratio,
