@@ -72,8 +72,8 @@ pub fn run(iso: &Path, settings: &Settings) -> ExitCode {
         settings.accel
     );
     println!(
-        "  {:<10} {:>7} {:>14} {:>14} {:>8} {:>13}",
-        "firmware", "boots", "reference", "kernel", "ratio", "paired extra"
+        "  {:<10} {:>7} {:>14} {:>14} {:>8} {:>13} {:>17}",
+        "firmware", "boots", "reference", "kernel", "ratio", "paired extra", "middle half"
     );
     // Per machine: the reference's and the kernel's times, or why it stopped.
     let mut series: Vec<(Vec<f64>, Vec<f64>, Option<String>)> = MACHINES.map(|_| Default::default()).into();
@@ -104,23 +104,29 @@ pub fn run(iso: &Path, settings: &Settings) -> ExitCode {
             continue;
         }
         // Each kernel boot follows its reference boot; the median of the
-        // pairs' differences says in milliseconds what the kernel adds. The
-        // goal is judged on the medians' ratio. On a shared machine single
-        // boots of either kernel are slowed or not on their own, so both
-        // figures move from run to run.
+        // pairs' differences says in milliseconds what the kernel adds, and
+        // their middle half (25th to 75th percentile) how much single boots
+        // scatter around it. The goal is judged on the medians' ratio. On a
+        // shared machine single boots of either kernel are slowed or not on
+        // their own, so the figures move from run to run.
         let extra: Vec<f64> =
             references.iter().zip(kernels).map(|(reference, kernel)| kernel - reference).collect();
-        if let (Some(reference), Some(kernel), Some(extra)) =
-            (median(references), median(kernels), median(&extra))
-        {
+        if let (Some(reference), Some(kernel), Some(median_extra), Some(low), Some(high)) = (
+            quantile(references, 0.5),
+            quantile(kernels, 0.5),
+            quantile(&extra, 0.5),
+            quantile(&extra, 0.25),
+            quantile(&extra, 0.75),
+        ) {
             let ratio = kernel / reference;
             println!(
-                "  {name:<10} {:>7} {:>12.3} s {:>12.3} s {:>7.2}x {:>10.0} ms  (goal <= {GOAL}x{})",
+                "  {name:<10} {:>7} {:>12.3} s {:>12.3} s {:>7.2}x {:>10.0} ms {:>9} ms  (goal <= {GOAL}x{})",
                 references.len(),
                 reference,
                 kernel,
                 ratio,
-                extra * 1000.0,
+                median_extra * 1000.0,
+                format!("{:.0} to {:.0}", low * 1000.0, high * 1000.0),
                 if ratio <= GOAL { "" } else { ": missed" }
             );
         }
@@ -200,27 +206,36 @@ fn tail(text: &str) -> String {
     lines[lines.len().saturating_sub(10)..].join("\n")
 }
 
-/// The middle value (the mean of the two middle ones for an even count).
-fn median(values: &[f64]) -> Option<f64> {
+/// The value a fraction `q` of the way through `values` sorted, between
+/// the two nearest ones: `q = 0.5` is the median (the mean of the two middle
+/// values for an even count).
+fn quantile(values: &[f64], q: f64) -> Option<f64> {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    match sorted.len() {
-        0 => None,
-        n if n % 2 == 1 => Some(sorted[mid]),
-        _ => Some((sorted[mid - 1] + sorted[mid]) / 2.0),
-    }
+    let position = (sorted.len().checked_sub(1)? as f64) * q;
+    let (below, above) = (position.floor() as usize, position.ceil() as usize);
+    Some(sorted[below] + (sorted[above] - sorted[below]) * (position - below as f64))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::median;
+    use super::quantile;
 
     #[test]
     fn the_median_ignores_outliers() {
-        assert_eq!(median(&[]), None);
-        assert_eq!(median(&[3.0]), Some(3.0));
-        assert_eq!(median(&[0.9, 5.0, 0.8]), Some(0.9));
-        assert_eq!(median(&[1.0, 4.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(quantile(&[], 0.5), None);
+        assert_eq!(quantile(&[3.0], 0.5), Some(3.0));
+        assert_eq!(quantile(&[0.9, 5.0, 0.8], 0.5), Some(0.9));
+        assert_eq!(quantile(&[1.0, 4.0, 2.0, 3.0], 0.5), Some(2.5));
+    }
+
+    #[test]
+    fn quartiles_lie_between_the_nearest_values() {
+        let values = [5.0, 1.0, 4.0, 2.0, 3.0];
+        assert_eq!(quantile(&values, 0.25), Some(2.0));
+        assert_eq!(quantile(&values, 0.75), Some(4.0));
+        assert_eq!(quantile(&[1.0, 2.0], 0.25), Some(1.25));
+        assert_eq!(quantile(&values, 0.0), Some(1.0));
+        assert_eq!(quantile(&values, 1.0), Some(5.0));
     }
 }
