@@ -7,7 +7,11 @@
 //!   it, with its [`Table`] filled in and its entry as the file's entry;
 //! - the kernel's own segments, empty (no bytes in the file), with the
 //!   kernel's permissions: Limine maps and zeroes them;
-//! - the payload, the kernel's image compressed, read-only, after the rest.
+//! - the payload, the kernel's image compressed, where the kernel's `.bss`
+//!   will be (from the first page after its initialised data): that memory
+//!   is the kernel's anyway, so the payload takes none of its own once the
+//!   unpacker has decoded it and cleared it. A payload longer than the
+//!   `.bss` runs on past the kernel's end.
 //!
 //! Only program headers matter to Limine; the packed file has no sections.
 //! Debuggers read the kernel's own ELF file, whose addresses are the same.
@@ -214,18 +218,21 @@ pub fn pack(kernel: &Elf, unpacker: &Elf) -> Result<Elf, String> {
     let compressed =
         lz4::block::compress(&image, Some(lz4::block::CompressionMode::HIGHCOMPRESSION(LEVEL)), false)
             .map_err(|error| format!("compressing the kernel: {error}"))?;
-    let payload_at = rest.iter().map(Segment::end).chain([unpacker_end]).max().unwrap_or(image_end);
+    // The last segment holds the end of the image and then `.bss`; its pages
+    // from the payload on come from the payload's bytes in the file.
+    let payload_at = image_end.next_multiple_of(PAGE);
+    let bss_head = Segment { memsz: payload_at.saturating_sub(last.vaddr), data: Vec::new(), ..last.clone() };
     let payload = Segment {
-        vaddr: payload_at.next_multiple_of(PAGE),
-        memsz: compressed.len() as u64,
-        flags: PF_R,
+        vaddr: payload_at,
+        memsz: last.end().max(payload_at + compressed.len() as u64) - payload_at,
+        flags: last.flags,
         data: compressed,
     };
     let table = Table {
         magic: MAGIC,
         entry: kernel.entry,
         payload: payload.vaddr,
-        payload_len: payload.memsz,
+        payload_len: payload.data.len() as u64,
         checksum: unpack::checksum(&payload.data),
         image: image_start,
         image_len: image.len() as u64,
@@ -243,8 +250,9 @@ pub fn pack(kernel: &Elf, unpacker: &Elf) -> Result<Elf, String> {
         }
         segments.push(segment);
     }
-    segments.extend(rest.iter().map(|segment| Segment { data: Vec::new(), ..segment.clone() }));
-    segments.push(payload);
+    segments
+        .extend(rest[..rest.len() - 1].iter().map(|segment| Segment { data: Vec::new(), ..segment.clone() }));
+    segments.extend([bss_head, payload].into_iter().filter(|segment| segment.memsz > 0));
     let packed = Elf { entry: unpacker.entry, segments };
     check_pages(&packed)?;
     Ok(packed)
@@ -307,7 +315,7 @@ mod tests {
                 segment(BASE, PF_R | PF_W, requests.clone(), requests.len() as u64),
                 segment(text, PF_R | PF_X, code.clone(), code.len() as u64),
                 segment(rodata, PF_R, b"constants".repeat(50), 450),
-                segment(data, PF_R | PF_W, vec![1, 2, 3], 9000),
+                segment(data, PF_R | PF_W, vec![1, 2, 3], 64 * 1024),
             ],
         }
     }
@@ -334,7 +342,9 @@ mod tests {
         let (table, payload) = table_and_payload(&packed).expect("the packed file has a table and a payload");
         assert_eq!(table.entry, kernel.entry, "the unpacker jumps to the kernel's entry");
         let mut image = vec![0xaa; table.image_len as usize];
-        unpack::unpack(payload, table.checksum, &mut image).unwrap();
+        let mut bss = payload.to_vec();
+        unpack::unpack(&mut bss, table.checksum, &mut image).unwrap();
+        assert!(bss.iter().all(|&byte| byte == 0), "the payload's part of .bss is cleared");
         for original in &kernel.segments[1..] {
             let at = (original.vaddr - table.image) as usize;
             assert_eq!(
@@ -343,18 +353,39 @@ mod tests {
                 "segment {:#x}",
                 original.vaddr
             );
-            let mapped =
-                packed.segments.iter().find(|s| s.vaddr == original.vaddr).expect("each segment is mapped");
-            assert_eq!(
-                (mapped.memsz, mapped.flags),
-                (original.memsz, original.flags),
-                "size and permissions kept"
-            );
-            assert!(mapped.data.is_empty(), "the kernel's bytes are only in the payload");
+            for address in (original.vaddr..original.end()).step_by(PAGE as usize).chain([original.end() - 1])
+            {
+                let mapped = packed
+                    .segments
+                    .iter()
+                    .find(|s| (s.vaddr..s.end()).contains(&address))
+                    .expect("each page of the kernel is mapped");
+                assert_eq!(mapped.flags, original.flags, "permissions kept at {address:#x}");
+                assert!(
+                    mapped.data.is_empty() || mapped.vaddr == table.payload,
+                    "the kernel's bytes are only in the payload"
+                );
+            }
         }
+        assert!(table.payload >= table.image + table.image_len, "the payload lies past the image");
+        let end = |elf: &Elf| elf.segments.iter().map(Segment::end).max();
+        assert_eq!(end(&packed), end(&kernel), "the payload takes no memory past the kernel's .bss");
         assert_eq!(packed.segments[0], kernel.segments[0], "Limine's requests stay as they are");
         assert!(payload.len() < image.len() / 2, "{} bytes packed into {}", image.len(), payload.len());
         assert!(file.len() < Elf { entry: 0, segments: kernel.segments.clone() }.to_bytes().len());
+    }
+
+    #[test]
+    fn a_payload_longer_than_the_bss_runs_past_the_kernels_end() {
+        let mut kernel = kernel();
+        kernel.segments[3].memsz = 3;
+        let packed = pack(&kernel, &unpacker(1)).unwrap();
+        let (table, payload) = table_and_payload(&packed).unwrap();
+        let mapped = packed.segments.iter().find(|s| s.vaddr == table.payload).unwrap();
+        assert_eq!(mapped.end(), table.payload + payload.len() as u64);
+        let mut image = vec![0; table.image_len as usize];
+        unpack::unpack(&mut payload.to_vec(), table.checksum, &mut image).unwrap();
+        assert_eq!(&image[image.len() - 3..], &[1, 2, 3]);
     }
 
     #[test]
@@ -364,12 +395,18 @@ mod tests {
         let mut image = vec![0; table.image_len as usize];
         let mut damaged = payload.to_vec();
         damaged[payload.len() / 2] ^= 0x10;
-        assert_eq!(unpack::unpack(&damaged, table.checksum, &mut image), Err(unpack::Error::Checksum));
-        let half = &payload[..payload.len() / 2];
-        assert_eq!(unpack::unpack(half, unpack::checksum(half), &mut image), Err(unpack::Error::Corrupt));
-        assert_eq!(unpack::unpack(payload, table.checksum, &mut image[..100]), Err(unpack::Error::Corrupt));
+        assert_eq!(unpack::unpack(&mut damaged, table.checksum, &mut image), Err(unpack::Error::Checksum));
+        let mut half = payload[..payload.len() / 2].to_vec();
+        let half_checksum = unpack::checksum(&half);
+        assert_eq!(unpack::unpack(&mut half, half_checksum, &mut image), Err(unpack::Error::Corrupt));
+        let mut whole = payload.to_vec();
+        assert_eq!(
+            unpack::unpack(&mut whole, table.checksum, &mut image[..100]),
+            Err(unpack::Error::Corrupt)
+        );
         image.push(0);
-        assert_eq!(unpack::unpack(payload, table.checksum, &mut image), Err(unpack::Error::Short));
+        assert_eq!(unpack::unpack(&mut whole, table.checksum, &mut image), Err(unpack::Error::Short));
+        assert_eq!(whole, payload, "a payload that did not decode is left as it was");
     }
 
     #[test]

@@ -30,15 +30,16 @@ pub struct Table {
     pub magic: [u8; 8],
     /// The kernel's entry point, jumped to once it is unpacked.
     pub entry: u64,
-    /// The LZ4 block holding the kernel's image.
+    /// The LZ4 block holding the kernel's image, in what will be the
+    /// kernel's `.bss`: [`unpack`] clears it once decoded.
     pub payload: u64,
     pub payload_len: u64,
     /// The payload's [`checksum`]: LZ4 itself would decode many a damaged
     /// byte into a wrong kernel without noticing.
     pub checksum: u64,
     /// The kernel's image: from its first segment after Limine's requests to
-    /// the end of its initialised data (`.bss` is left to Limine, which
-    /// zeroes it).
+    /// the end of its initialised data (Limine zeroes `.bss`, and the
+    /// unpacker the payload's part of it).
     pub image: u64,
     pub image_len: u64,
 }
@@ -102,13 +103,17 @@ impl Error {
 }
 
 /// Checks `payload` against `checksum` and decodes it into `image`, which it
-/// must fill exactly.
-pub fn unpack(payload: &[u8], checksum: u64, image: &mut [u8]) -> Result<(), Error> {
+/// must fill exactly; then zeroes the payload, which lies in the kernel's
+/// `.bss`.
+pub fn unpack(payload: &mut [u8], checksum: u64, image: &mut [u8]) -> Result<(), Error> {
     if self::checksum(payload) != checksum {
         return Err(Error::Checksum);
     }
     match lz4_flex::block::decompress_into(payload, image) {
-        Ok(len) if len == image.len() => Ok(()),
+        Ok(len) if len == image.len() => {
+            payload.fill(0);
+            Ok(())
+        }
         Ok(_) => Err(Error::Short),
         Err(_) => Err(Error::Corrupt),
     }

@@ -37,9 +37,10 @@ extern "C" fn unpack_kernel() -> u64 {
     // SAFETY: TABLE is a valid static; read through a volatile read because
     // the packer changed its bytes after the compiler saw them as UNFILLED.
     let table = unsafe { core::ptr::read_volatile(&TABLE) };
-    // SAFETY: the packer made the payload one segment of the packed file,
-    // payload_len bytes at `payload`, which Limine loaded and mapped.
-    let payload = unsafe { slice::from_raw_parts(table.payload as *const u8, table.payload_len as usize) };
+    // SAFETY: the packer put the payload's payload_len bytes at `payload`,
+    // in the kernel's `.bss`, which Limine loaded and mapped; nothing else
+    // uses that memory before the kernel starts.
+    let payload = unsafe { slice::from_raw_parts_mut(table.payload as *mut u8, table.payload_len as usize) };
     // SAFETY: the image is the kernel's segments, mapped by Limine where
     // the kernel is linked and zeroed; nothing else uses them before the
     // kernel starts.
