@@ -221,7 +221,7 @@ pub fn pack(kernel: &Elf, unpacker: &Elf) -> Result<Elf, String> {
     // The last segment holds the end of the image and then `.bss`; its pages
     // from the payload on come from the payload's bytes in the file.
     let payload_at = image_end.next_multiple_of(PAGE);
-    let bss_head = Segment { memsz: payload_at.saturating_sub(last.vaddr), data: Vec::new(), ..last.clone() };
+    let bss_head = Segment { memsz: payload_at - last.vaddr, data: Vec::new(), ..last.clone() };
     let payload = Segment {
         vaddr: payload_at,
         memsz: last.end().max(payload_at + compressed.len() as u64) - payload_at,
@@ -250,8 +250,9 @@ pub fn pack(kernel: &Elf, unpacker: &Elf) -> Result<Elf, String> {
         }
         segments.push(segment);
     }
-    segments
-        .extend(rest[..rest.len() - 1].iter().map(|segment| Segment { data: Vec::new(), ..segment.clone() }));
+    // Every segment but the last, which `bss_head` and `payload` replace.
+    let before_last = &rest[..rest.len() - 1];
+    segments.extend(before_last.iter().map(|segment| Segment { data: Vec::new(), ..segment.clone() }));
     segments.extend([bss_head, payload].into_iter().filter(|segment| segment.memsz > 0));
     let packed = Elf { entry: unpacker.entry, segments };
     check_pages(&packed)?;
