@@ -878,7 +878,7 @@ impl Capture {
 
 /// Removes the ANSI control sequences that OVMF and Limine write to serial,
 /// and carriage returns, so that logs read as plain lines.
-fn strip_escapes(text: &str) -> String {
+pub fn strip_escapes(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
