@@ -76,7 +76,7 @@ pub fn run(iso: &Path, settings: &Settings) -> ExitCode {
     println!("  boots, the same work for both kernels (each one's own median in parentheses), plus the");
     println!("  median time from that line to the end; the last column compares medians of whole boots.");
     println!(
-        "  {:<10} {:>5} {:>23} {:>10} {:>10} {:>6} {:>11} {:>15} {:>11}",
+        "  {:<10} {:>5} {:>23} {:>10} {:>10} {:>7} {:>11} {:>15} {:>11}",
         "firmware",
         "boots",
         "to Limine",
@@ -118,7 +118,7 @@ pub fn run(iso: &Path, settings: &Settings) -> ExitCode {
         }
         let Some(estimate) = Estimate::new(references, kernels) else { continue };
         println!(
-            "  {name:<10} {:>5} {:>21} s {:>8.3} s {:>8.3} s {:>5.2}x {:>8.0} ms {:>12} ms {:>10.2}x  (goal <= {GOAL}x{})",
+            "  {name:<10} {:>5} {:>21} s {:>8.3} s {:>8.3} s {:>6.3}x {:>8.0} ms {:>12} ms {:>10.3}x  (goal <= {GOAL}x{})",
             references.len(),
             format!(
                 "{:.3} ({:.3}, {:.3})",
