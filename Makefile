@@ -331,8 +331,15 @@ TEST_RUNNER = cargo run -q -p test-runner -- \
 	--iso $(ISO) --hdd $(HDD) --kernel $(KERNEL_ELF) --accel $(ACCEL) --ovmf-code "$$code" --ovmf-vars "$$vars" \
 	$(if $(FILTER),--filter "$(FILTER)")
 
-test: iso
-	@$(MAKE) hdd-image
+# The host unit tests build in the background meanwhile (their output in
+# $(OUT)/host-tests-build.log; the runner reports any error when it runs
+# them): the kernel's build ends on one crate and leaves a core idle.
+test: setup
+	@mkdir -p $(OUT); \
+	cargo run -q -p test-runner -- --build-host-tests > $(OUT)/host-tests-build.log 2>&1 & host_tests=$$!; \
+	if $(MAKE) iso && $(MAKE) hdd-image; then built=0; else built=$$?; fi; \
+	wait $$host_tests || true; \
+	exit $$built
 	@$(find_ovmf); $(TEST_RUNNER)
 
 # The real kernel from the ISO (CD, disk, USB) and the disk image (disk, USB),

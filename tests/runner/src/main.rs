@@ -3,7 +3,8 @@
 //! boot and ends with `N passed, N failed`. With `--matrix` (`make
 //! test-matrix`) it boots only the real kernel, on every combination of
 //! firmware, medium, machine model and memory size, and prints a table.
-//! With `--bench-boot` (`make bench`) it times the kernel's boot instead.
+//! With `--bench-boot` (`make bench`) it times the kernel's boot instead;
+//! with `--build-host-tests` it only builds the host unit tests.
 
 mod bench;
 mod build;
@@ -46,6 +47,9 @@ struct Options {
 }
 
 fn main() -> ExitCode {
+    if env::args().nth(1).as_deref() == Some("--build-host-tests") {
+        return build::build_host_unit_tests();
+    }
     let options = match parse_args(env::args().skip(1)) {
         Ok(options) => options,
         Err(message) => {
