@@ -331,9 +331,10 @@ TEST_RUNNER = cargo run -q -p test-runner -- \
 	--iso $(ISO) --hdd $(HDD) --kernel $(KERNEL_ELF) --accel $(ACCEL) --ovmf-code "$$code" --ovmf-vars "$$vars" \
 	$(if $(FILTER),--filter "$(FILTER)")
 
-# The host unit tests build in the background meanwhile (their output in
-# $(OUT)/host-tests-build.log; the runner reports any error when it runs
-# them): the kernel's build ends on one crate and leaves a core idle.
+# Builds the images while the host unit tests build in the background (their
+# output in $(OUT)/host-tests-build.log; the runner reports any error when it
+# runs them): the kernel's build ends on one crate and leaves a core idle.
+# Then the runner builds the test kernels and boots everything.
 test: setup
 	@mkdir -p $(OUT); \
 	cargo run -q -p test-runner -- --build-host-tests > $(OUT)/host-tests-build.log 2>&1 & host_tests=$$!; \
