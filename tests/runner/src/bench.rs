@@ -188,23 +188,24 @@ struct Estimate {
 
 impl Estimate {
     fn new(references: &[Timed], kernels: &[Timed]) -> Option<Estimate> {
-        let to_limine = |boots: &[Timed]| boots.iter().map(|boot| boot.to_limine).collect::<Vec<f64>>();
-        let after =
-            |boots: &[Timed]| boots.iter().map(|boot| boot.total - boot.to_limine).collect::<Vec<f64>>();
-        let (reference_after, kernel_after) = (after(references), after(kernels));
-        let extra: Vec<f64> =
-            reference_after.iter().zip(&kernel_after).map(|(reference, kernel)| kernel - reference).collect();
-        let total = |boots: &[Timed]| boots.iter().map(|boot| boot.total).collect::<Vec<f64>>();
-        let each = (quantile(&to_limine(references), 0.5)?, quantile(&to_limine(kernels), 0.5)?);
-        let to_limine = quantile(&[to_limine(references), to_limine(kernels)].concat(), 0.5)?;
+        let times = |boots: &[Timed], time: fn(&Timed) -> f64| boots.iter().map(time).collect::<Vec<f64>>();
+        let median = |boots: &[Timed], time: fn(&Timed) -> f64| quantile(&times(boots, time), 0.5);
+        let [to_limine, after, total]: [fn(&Timed) -> f64; 3] =
+            [|boot| boot.to_limine, |boot| boot.total - boot.to_limine, |boot| boot.total];
+        let extra: Vec<f64> = references
+            .iter()
+            .zip(kernels)
+            .map(|(reference, kernel)| after(kernel) - after(reference))
+            .collect();
+        let shared = quantile(&[times(references, to_limine), times(kernels, to_limine)].concat(), 0.5)?;
         Some(Estimate {
-            to_limine,
-            to_limine_each: each,
-            reference: to_limine + quantile(&reference_after, 0.5)?,
-            kernel: to_limine + quantile(&kernel_after, 0.5)?,
+            to_limine: shared,
+            to_limine_each: (median(references, to_limine)?, median(kernels, to_limine)?),
+            reference: shared + median(references, after)?,
+            kernel: shared + median(kernels, after)?,
             kernel_adds: quantile(&extra, 0.5)?,
             middle_half: (quantile(&extra, 0.25)?, quantile(&extra, 0.75)?),
-            whole_boots_ratio: quantile(&total(kernels), 0.5)? / quantile(&total(references), 0.5)?,
+            whole_boots_ratio: median(kernels, total)? / median(references, total)?,
         })
     }
 
