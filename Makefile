@@ -156,7 +156,9 @@ $(PACKER) $(UNPACKER_ELF) &: $(PACK_SOURCES)
 	cargo build -q --release -p unpack --target $(KERNEL_TARGET)
 
 # Finds (or fetches) Limine and records its directory in $(LIMINE_DIR_FILE);
-# builds its host tool and records that in $(LIMINE_TOOL_FILE).
+# builds its host tool and records that in $(LIMINE_TOOL_FILE). Each record is
+# written beside and renamed into place: the test runner builds images two at
+# a time, and one must never read the other's half-written file.
 limine:
 	@mkdir -p $(OUT); \
 	usable() { \
@@ -192,7 +194,7 @@ limine:
 			exit 1; \
 		fi; \
 	fi; \
-	echo "$$dir" > $(LIMINE_DIR_FILE); \
+	echo "$$dir" > $(LIMINE_DIR_FILE).$$$$; mv -f $(LIMINE_DIR_FILE).$$$$ $(LIMINE_DIR_FILE); \
 	accepted() { [ -x "$$1" ] && [ "$$("$$1" --version 2>/dev/null | sed -n 1p)" = "Limine $(LIMINE_VERSION)" ]; }; \
 	tooldir="$$dir"; \
 	case " $(LIMINE_SYSTEM_DIRS) " in *" $$dir "*) tooldir="$(LIMINE_TOOL_CACHE)";; esac; \
@@ -218,7 +220,7 @@ limine:
 		fi; \
 	fi; \
 	rm -f "$(OUT)/limine-tool.log"; \
-	echo "$$tooldir/limine" > $(LIMINE_TOOL_FILE)
+	echo "$$tooldir/limine" > $(LIMINE_TOOL_FILE).$$$$; mv -f $(LIMINE_TOOL_FILE).$$$$ $(LIMINE_TOOL_FILE)
 
 iso: kernel
 	@$(MAKE) image
