@@ -109,7 +109,9 @@ help:
 	@echo "Settings: HEADLESS=1  ACCEL=kvm|tcg  MEMORY=512M  QEMU_ARGS=...  LIMINE_DIR=...  OVMF_CODE=/OVMF_VARS="
 	@echo "          FILTER=name (test, test-matrix)  HDD_SIZE_MIB=64 (hdd)"
 
-# Installs missing Debian/Ubuntu packages and the pinned Rust toolchain.
+# Installs missing Debian/Ubuntu packages and the pinned Rust toolchain, and
+# warns when the disk is too full for a clean build and test run.
+DISK_WANTED_MIB := 2048
 setup:
 	@missing=""; \
 	command -v $(QEMU) >/dev/null || missing="$$missing qemu-system-x86"; \
@@ -144,6 +146,12 @@ setup:
 		rustup target add --toolchain $(TOOLCHAIN) $(KERNEL_TARGET) >/dev/null; \
 		rustup component add --toolchain $(TOOLCHAIN) clippy rustfmt >/dev/null; \
 		mkdir -p target && touch "$$stamp"; \
+	fi
+	@free=$$(df -Pk . | awk 'NR == 2 { print int($$4 / 1024) }'); \
+	if [ "$$free" -lt $(DISK_WANTED_MIB) ]; then \
+		echo "warning: only $$free MiB free on the disk holding this checkout; a clean build and" >&2; \
+		echo "  'make test' write about 1.5 GiB, and a full disk fails them half-way (cargo: 'No space" >&2; \
+		echo "  left on device'; xorriso: 'exceeds free space on media'). target/ can be deleted." >&2; \
 	fi
 
 kernel: setup
