@@ -4,7 +4,7 @@
 //! parser behind Alacritty), so malformed or unknown sequences are consumed
 //! instead of printed as garbage.
 //!
-//! The README lists the sequences understood; the host tests in
+//! docs/console.md lists the sequences understood; the host tests in
 //! `terminal/reference.rs` check them against alacritty's terminal, and
 //! against xterm's behaviour where alacritty differs.
 
