@@ -148,7 +148,10 @@ fn bootinfo() {
         Some(rsdp) => println!("ACPI RSDP    {rsdp:#x} ('acpi' lists the tables)"),
         None => println!("ACPI RSDP    none"),
     }
-    println!("command line {}", info.cmdline());
+    match info.cmdline() {
+        "" => println!("command line none"),
+        cmdline => println!("command line {cmdline}"),
+    }
 }
 
 fn colors() {

@@ -39,6 +39,26 @@ pub enum Trigger {
     Level,
 }
 
+impl fmt::Display for Polarity {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Self::Conforming => "the bus's polarity",
+            Self::ActiveHigh => "active high",
+            Self::ActiveLow => "active low",
+        })
+    }
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Self::Conforming => "the bus's trigger mode",
+            Self::Edge => "edge-triggered",
+            Self::Level => "level-triggered",
+        })
+    }
+}
+
 /// A processor's local APIC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cpu {
@@ -421,12 +441,12 @@ impl fmt::Display for Madt {
         for o in &self.overrides {
             writeln!(
                 f,
-                "  override: ISA IRQ {} -> GSI {}, {:?}, {:?}",
+                "  override: ISA IRQ {} -> GSI {} ({}, {})",
                 o.isa_irq, o.gsi, o.polarity, o.trigger
             )?;
         }
         for n in &self.nmi_sources {
-            writeln!(f, "  NMI source: GSI {}, {:?}, {:?}", n.gsi, n.polarity, n.trigger)?;
+            writeln!(f, "  NMI source: GSI {} ({}, {})", n.gsi, n.polarity, n.trigger)?;
         }
         for n in &self.local_nmis {
             match n.cpu_uid {
@@ -484,5 +504,32 @@ mod tests {
         assert!(check_entry_lengths(&past_end).is_err());
         assert!(check_entry_lengths(&entries[..29]).is_err(), "a cut-off last entry");
         assert!(check_entry_lengths(&[0]).is_err(), "no room for the length byte");
+    }
+
+    #[test]
+    fn the_madt_reads_in_words() {
+        let madt = Madt {
+            local_apic_address: 0xfee0_0000,
+            has_8259: true,
+            cpus: Vec::new(),
+            io_apics: Vec::new(),
+            overrides: alloc::vec![
+                Override { isa_irq: 0, gsi: 2, polarity: Polarity::Conforming, trigger: Trigger::Conforming },
+                Override { isa_irq: 9, gsi: 9, polarity: Polarity::ActiveLow, trigger: Trigger::Level },
+            ],
+            nmi_sources: alloc::vec![NmiSource {
+                gsi: 5,
+                polarity: Polarity::ActiveHigh,
+                trigger: Trigger::Edge
+            }],
+            local_nmis: Vec::new(),
+        };
+        let text = alloc::format!("{madt}");
+        assert!(
+            text.contains("override: ISA IRQ 0 -> GSI 2 (the bus's polarity, the bus's trigger mode)\n"),
+            "{text}"
+        );
+        assert!(text.contains("override: ISA IRQ 9 -> GSI 9 (active low, level-triggered)\n"), "{text}");
+        assert!(text.contains("NMI source: GSI 5 (active high, edge-triggered)\n"), "{text}");
     }
 }
