@@ -165,8 +165,8 @@ $(PACKER) $(UNPACKER_ELF) &: $(PACK_SOURCES)
 
 # Finds (or fetches) Limine and records its directory in $(LIMINE_DIR_FILE);
 # builds its host tool and records that in $(LIMINE_TOOL_FILE). Each record is
-# written beside and renamed into place: the test runner builds images two at
-# a time, and one must never read the other's half-written file.
+# written beside and renamed into place: the test runner builds several
+# images at a time, and none may read another's half-written file.
 limine:
 	@mkdir -p $(OUT); \
 	usable() { \
